@@ -1,0 +1,154 @@
+/**
+ * A small ONNX graph builder: named values, nodes with attributes, constants, and initializers
+ * whose data stays in external files (byte ranges of the checkpoint's safetensors).
+ */
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+export const enum ElemType {
+  FLOAT = 1,
+  INT64 = 7,
+  BOOL = 9,
+  FLOAT16 = 10,
+  BFLOAT16 = 16,
+}
+
+type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+export type Dim = number | string;
+
+const OPSET = 17;
+const IR_VERSION = 8;
+
+export class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private counter = 0;
+  private readonly constCache = new Map<string, string>();
+
+  /** A fresh value name with a readable prefix. */
+  fresh(prefix: string): string {
+    return `${prefix}__${this.counter++}`;
+  }
+
+  input(name: string, elemType: ElemType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: ElemType, dims: Dim[]): void {
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /** Adds a node; returns its first output name (outputs named from `out` or generated). */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string): string {
+    return this.opMulti(opType, inputs, 1, attrs, out ? [out] : undefined)[0]!;
+  }
+
+  opMulti(
+    opType: string,
+    inputs: string[],
+    nOutputs: number,
+    attrs: Record<string, AttrValue> = {},
+    outs?: string[],
+  ): string[] {
+    const outputs = outs ?? Array.from({ length: nOutputs }, () => this.fresh(opType.toLowerCase()));
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: outputs,
+      name: this.fresh(`n_${opType}`),
+      attribute: Object.entries(attrs).map(([name, v]) => attribute(name, v)),
+    });
+    return outputs;
+  }
+
+  /** An int64 constant (cached by value). */
+  i64(values: number[], dims: number[] = [values.length]): string {
+    const key = `i64:${dims.join(',')}:${values.join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('c_i64');
+    this.initializers.push({ name, dataType: ElemType.INT64, dims, int64Data: values });
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  /** A float32 constant (small ones cached by value). */
+  f32(values: ArrayLike<number>, dims: number[] = [values.length]): string {
+    const data = Float32Array.from(values);
+    const small = data.length <= 16;
+    const key = small ? `f32:${dims.join(',')}:${Array.from(data).join(',')}` : '';
+    if (small && this.constCache.has(key)) return this.constCache.get(key)!;
+    const name = this.fresh('c_f32');
+    this.initializers.push({
+      name,
+      dataType: ElemType.FLOAT,
+      dims,
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    });
+    if (small) this.constCache.set(key, name);
+    return name;
+  }
+
+  /** An initializer whose bytes live at [offset, offset+length) of `location` (relative to the model folder). */
+  external(name: string, elemType: ElemType, dims: number[], location: string, offset: number, length: number): string {
+    this.initializers.push({
+      name,
+      dataType: elemType,
+      dims,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: location },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(length) },
+      ],
+    });
+    return name;
+  }
+
+  /** An initializer with inline raw little-endian bytes. */
+  raw(name: string, elemType: ElemType, dims: number[], bytes: Uint8Array): string {
+    this.initializers.push({ name, dataType: elemType, dims, rawData: bytes });
+    return name;
+  }
+
+  build(graphName: string): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: IR_VERSION,
+      producerName: 'lape',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: {
+        name: graphName,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, elemType: ElemType, dims: Dim[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, v: AttrValue): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'number') return { name, type: T.INT, i: v };
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ('float' in v) return { name, type: T.FLOAT, f: v.float };
+  return { name, type: T.FLOATS, floats: v.floats };
+}

@@ -1,0 +1,174 @@
+/**
+ * loadModel(dir) → a Model whose run(batch, plan) executes the decoder graph on onnxruntime-node.
+ * One ORT session per distinct hook plan, created on first use and cached.
+ */
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
+import type { ModelSpec } from '../checkpoint/model-spec.js';
+import { LapeError } from '../errors.js';
+import { buildDecoderGraph, type WeightLocation } from '../graph/decoder.js';
+import { planKey, type HookPlan } from './hook-plan.js';
+import { identityVectors, patchVectors, type NeuronPatch } from './patches.js';
+import { prepareBatch, type TokenBatch } from './batch.js';
+
+export interface LoadOptions {
+  /** Intra-op threads (default: all cores). */
+  threads?: number;
+}
+
+export interface KvCache {
+  /** Per layer [B, nKV, past, hd] keys and values. */
+  keys: ort.Tensor[];
+  values: ort.Tensor[];
+  /** Past length (same for every sequence of the batch). */
+  length: number;
+  /** Per sequence, positions of the cached keys (-1 = padding slot). */
+  keyPositions: Int32Array[];
+}
+
+export interface RunOptions {
+  patches?: NeuronPatch[];
+  /** Past keys/values from an earlier run of a kvCache plan (generation). */
+  past?: KvCache;
+}
+
+export interface RunResult {
+  batch: number;
+  seq: number;
+  /** [layers × I]: count(hook_act > 0), sum, sum² over the batch's valid tokens. */
+  ffnCount?: Float32Array;
+  ffnSum?: Float32Array;
+  ffnSumSq?: Float32Array;
+  /** [B × layers × H] mean-pooled hook_resid_post. */
+  residMean?: Float32Array;
+  /** [B × T] log p(target | prefix); 0 where the position has no target. */
+  tokenLogprobs?: Float32Array;
+  /** [B × T] 1 where tokenLogprobs holds a real target. */
+  logprobMask?: Uint8Array;
+  /** [B × V] logits at each sequence's last valid position. */
+  logitsLast?: Float32Array;
+  /** [B·T × V] logits at every position. */
+  logits?: Float32Array;
+  /** Whole hook tensors [B·T × width]. */
+  hooks: Record<string, Float32Array>;
+  /** Present keys/values for the next step (kvCache plans). */
+  cache?: KvCache;
+}
+
+export interface Model {
+  dir: string;
+  spec: ModelSpec;
+  checkpoint: Checkpoint;
+  threads: number;
+  run(batch: TokenBatch, plan: HookPlan, opts?: RunOptions): Promise<RunResult>;
+  /** Number of sessions built so far (one per distinct plan). */
+  sessionCount(): number;
+  release(): Promise<void>;
+}
+
+export function loadModel(dir: string, opts: LoadOptions = {}): Model {
+  const checkpoint = openCheckpoint(dir);
+  const spec = checkpoint.spec;
+  const threads = opts.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new LapeError(`threads must be a positive integer, got ${threads}`);
+  const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+  const locate = (name: string): WeightLocation => {
+    const w = checkpoint.weights.get(name);
+    if (!w) throw new LapeError(`weight "${name}" is missing`, dir);
+    return { file: w.file, dtype: w.dtype as WeightLocation['dtype'], shape: w.shape, offset: w.fileOffset, length: w.byteLength };
+  };
+
+  const session = (plan: HookPlan): Promise<ort.InferenceSession> => {
+    const key = planKey(plan);
+    let s = sessions.get(key);
+    if (!s) {
+      const graph = buildDecoderGraph(spec, checkpoint.arch.weights, locate, plan);
+      s = ort.InferenceSession.create(graph.bytes, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        extra: { session: { model_external_initializers_file_folder_path: dir } },
+      });
+      sessions.set(key, s);
+    }
+    return s;
+  };
+
+  return {
+    dir,
+    spec,
+    checkpoint,
+    threads,
+    sessionCount: () => sessions.size,
+    async release() {
+      for (const s of sessions.values()) await (await s).release();
+      sessions.clear();
+    },
+    async run(batch, plan, runOpts = {}) {
+      const prep = prepareBatch(batch, spec, runOpts.past);
+      const { B, T } = prep;
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: new ort.Tensor('int64', prep.ids, [B, T]),
+        position_ids: new ort.Tensor('int64', prep.positions, [B, T]),
+        attn_bias: new ort.Tensor('float32', prep.attnBias, [B, 1, 1, T, prep.total]),
+      };
+      if (plan.ffnStats || plan.residMean) feeds.token_mask = new ort.Tensor('float32', prep.tokenMask, [B, T]);
+      if (plan.tokenLogprobs) feeds.targets = new ort.Tensor('int64', prep.targets, [B, T]);
+      if (plan.logits === 'last') feeds.last_index = new ort.Tensor('int64', prep.lastIndex, [B]);
+      const patchLayers = new Set(plan.patchLayers ?? []);
+      const vectors = patchVectors(runOpts.patches ?? [], spec.numLayers, spec.intermediateSize);
+      for (const layer of vectors.keys()) {
+        if (!patchLayers.has(layer)) {
+          throw new LapeError(`a patch targets layer ${layer}, which the hook plan does not list in patchLayers`);
+        }
+      }
+      for (const layer of patchLayers) {
+        const v = vectors.get(layer) ?? identityVectors(spec.intermediateSize);
+        feeds[`patch_scale.${layer}`] = new ort.Tensor('float32', v.scale, [spec.intermediateSize]);
+        feeds[`patch_shift.${layer}`] = new ort.Tensor('float32', v.shift, [spec.intermediateSize]);
+      }
+      if (plan.kvCache) {
+        const P = runOpts.past?.length ?? 0;
+        for (let i = 0; i < spec.numLayers; i++) {
+          const empty = (): ort.Tensor =>
+            new ort.Tensor('float32', new Float32Array(0), [B, spec.numKvHeads, 0, spec.headDim]);
+          feeds[`past_key.${i}`] = P ? runOpts.past!.keys[i]! : empty();
+          feeds[`past_value.${i}`] = P ? runOpts.past!.values[i]! : empty();
+        }
+      } else if (runOpts.past) {
+        throw new LapeError('a past cache was given but the hook plan has no kvCache');
+      }
+
+      const out = await (await session(plan)).run(feeds);
+      const f32 = (name: string): Float32Array => out[name]!.data as Float32Array;
+      const result: RunResult = { batch: B, seq: T, hooks: {} };
+      if (plan.ffnStats) {
+        result.ffnCount = f32('ffn_count');
+        result.ffnSum = f32('ffn_sum');
+        result.ffnSumSq = f32('ffn_sumsq');
+      }
+      if (plan.residMean) result.residMean = f32('resid_mean');
+      if (plan.tokenLogprobs) {
+        const lp = f32('token_logprobs');
+        for (let i = 0; i < lp.length; i++) if (!prep.targetMask[i]) lp[i] = 0;
+        result.tokenLogprobs = lp;
+        result.logprobMask = prep.targetMask;
+      }
+      if (plan.logits === 'last') result.logitsLast = f32('logits_last');
+      if (plan.logits === 'all') result.logits = f32('logits');
+      for (const h of plan.fullHooks ?? []) result.hooks[h] = f32(h);
+      if (plan.kvCache) {
+        result.cache = {
+          keys: Array.from({ length: spec.numLayers }, (_, i) => out[`present_key.${i}`]!),
+          values: Array.from({ length: spec.numLayers }, (_, i) => out[`present_value.${i}`]!),
+          length: prep.total,
+          keyPositions: prep.keyPositionsAfter,
+        };
+      }
+      return result;
+    },
+  };
+}

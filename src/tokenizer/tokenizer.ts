@@ -1,0 +1,59 @@
+/**
+ * Tokenizer from a checkpoint folder's tokenizer.json (+ tokenizer_config.json), via
+ * @huggingface/tokenizers. Special tokens (BOS) follow the checkpoint's own post-processor.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { LapeError } from '../errors.js';
+
+export interface LapeTokenizer {
+  /** tokenizer.json model type (BPE, Unigram, WordPiece, WordLevel). */
+  type: string;
+  vocabSize: number;
+  /** sha256 of tokenizer.json (provenance for statistics files). */
+  sha256: string;
+  encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
+  decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
+  tokenToId(token: string): number | undefined;
+}
+
+export function loadTokenizer(dir: string): LapeTokenizer {
+  const path = join(dir, 'tokenizer.json');
+  if (!existsSync(path)) throw new LapeError('missing tokenizer.json (lape needs the fast-tokenizer file)', path);
+  const bytes = readFileSync(path);
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new LapeError(`not valid JSON (${(e as Error).message})`, path);
+  }
+  const cfgPath = join(dir, 'tokenizer_config.json');
+  let config: Record<string, unknown> = {};
+  if (existsSync(cfgPath)) {
+    try {
+      config = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new LapeError(`not valid JSON (${(e as Error).message})`, cfgPath);
+    }
+  }
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json, config);
+  } catch (e) {
+    throw new LapeError(`cannot build the tokenizer (${(e as Error).message})`, path);
+  }
+  const model = json.model as { type?: string; vocab?: Record<string, number> | unknown[] } | undefined;
+  const added = Array.isArray(json.added_tokens) ? (json.added_tokens as Array<{ id: number }>) : [];
+  const baseVocab = model?.vocab ? (Array.isArray(model.vocab) ? model.vocab.length : Object.keys(model.vocab).length) : 0;
+  const maxAdded = added.reduce((m, t) => Math.max(m, t.id + 1), 0);
+  return {
+    type: model?.type ?? 'unknown',
+    vocabSize: Math.max(baseVocab, maxAdded),
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    encode: (text, opts) => tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? false }).ids,
+    decode: (ids, opts) => tok.decode(ids, { skip_special_tokens: opts?.skipSpecialTokens ?? false }),
+    tokenToId: (t) => tok.token_to_id(t),
+  };
+}
