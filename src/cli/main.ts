@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+/**
+ * lape CLI entry: `lape <command> [flags]`. Exit codes: 0 ok, 1 failure, 2 bad usage.
+ */
+import { parseArgs } from 'node:util';
+import { LapeError } from '../errors.js';
+import { LAPE_VERSION } from '../version.js';
+import type { Command } from './command.js';
+import { COMMANDS } from './registry.js';
+
+const GLOBAL_FLAGS = {
+  help: { type: 'boolean', short: 'h' },
+  quiet: { type: 'boolean', short: 'q' },
+  json: { type: 'boolean' },
+} as const;
+
+function topHelp(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `lape ${LAPE_VERSION} — language-specific neurons of LLMs (LAPE, Tang et al. 2024)`,
+    '',
+    'Usage: lape <command> [options]        lape <command> --help for details',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+    '',
+    'Global options: --help, --quiet (no progress), --json (machine-readable summary on stdout)',
+    'Exit codes: 0 success, 1 failure (bad input, runtime error), 2 bad usage',
+  ].join('\n');
+}
+
+function commandHelp(c: Command): string {
+  return [
+    `${c.summary}`,
+    '',
+    `Usage: ${c.usage}`,
+    ...(c.details.length ? ['', 'Options:', ...c.details.map((d) => `  ${d}`)] : []),
+    '  --quiet, -q   no progress output',
+    '  --json        print a JSON summary on stdout',
+    '',
+    'Examples:',
+    ...c.examples.map((e) => `  ${e}`),
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(topHelp());
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(LAPE_VERSION);
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`lape: unknown command "${name}"\n\n${topHelp()}`);
+    return 2;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...cmd.flags, ...GLOBAL_FLAGS }, allowPositionals: true, strict: true });
+  } catch (e) {
+    console.error(`lape ${name}: ${(e as Error).message}\n\nUsage: ${cmd.usage}   (lape ${name} --help)`);
+    return 2;
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (values.help) {
+    console.log(commandHelp(cmd));
+    return 0;
+  }
+  const json = values.json === true;
+  const quiet = values.quiet === true;
+  try {
+    const summary = await cmd.run({
+      values,
+      positionals: parsed.positionals,
+      quiet,
+      json,
+      log: (line) => {
+        if (!json) console.log(line);
+      },
+    });
+    if (json) console.log(JSON.stringify(summary ?? {}, null, 2));
+    return 0;
+  } catch (e) {
+    if (e instanceof LapeError) {
+      console.error(`lape ${name}: ${e.message}`);
+      if (e.exitCode === 2) console.error(`Usage: ${cmd.usage}   (lape ${name} --help)`);
+      return e.exitCode;
+    }
+    console.error(`lape ${name}: internal error: ${(e as Error).stack ?? e}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    console.error(e);
+    process.exitCode = 1;
+  },
+);
