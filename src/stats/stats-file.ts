@@ -1,0 +1,86 @@
+/**
+ * LangStats on disk: safetensors with F64 [layers, neurons] tensors count, sum, sum_sq and
+ * provenance in the metadata (see docs/outputs.md).
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { LapeError } from '../errors.js';
+import { readSafetensorsHeader, readTensorF64, writeSafetensors } from '../checkpoint/safetensors.js';
+import type { LangStats } from './types.js';
+
+export const STATS_FORMAT = 'lape-stats';
+
+export function saveStats(path: string, s: LangStats): void {
+  const shape = [s.layers, s.neurons];
+  writeSafetensors(
+    path,
+    {
+      count: { dtype: 'F64', shape, data: s.count },
+      sum: { dtype: 'F64', shape, data: s.sum },
+      sum_sq: { dtype: 'F64', shape, data: s.sumSq },
+    },
+    { ...s.meta, format: STATS_FORMAT, lang: s.lang, tokens: String(s.tokens), layers: String(s.layers), neurons: String(s.neurons) },
+  );
+}
+
+export function loadStats(path: string): LangStats {
+  const h = readSafetensorsHeader(path);
+  const m = h.metadata;
+  if (m.format !== STATS_FORMAT) {
+    throw new LapeError(`not a lape statistics file (metadata format is ${JSON.stringify(m.format)}, expected "${STATS_FORMAT}")`, path);
+  }
+  const layers = Number(m.layers);
+  const neurons = Number(m.neurons);
+  const tokens = Number(m.tokens);
+  if (!m.lang) throw new LapeError('statistics file has no language (metadata "lang")', path);
+  if (!(Number.isInteger(layers) && layers > 0 && Number.isInteger(neurons) && neurons > 0)) {
+    throw new LapeError('statistics metadata has invalid layers/neurons', path);
+  }
+  if (!(Number.isInteger(tokens) && tokens >= 0)) throw new LapeError('statistics metadata has an invalid token count', path);
+  const get = (name: string): Float64Array => {
+    const t = h.tensors.get(name);
+    if (!t) throw new LapeError(`statistics file lacks tensor "${name}"`, path);
+    if (t.dtype !== 'F64' || t.shape.length !== 2 || t.shape[0] !== layers || t.shape[1] !== neurons) {
+      throw new LapeError(`tensor "${name}" must be F64 [${layers}, ${neurons}], is ${t.dtype} [${t.shape.join(', ')}]`, path);
+    }
+    return readTensorF64(h, name);
+  };
+  return { lang: m.lang, layers, neurons, tokens, count: get('count'), sum: get('sum'), sumSq: get('sum_sq'), meta: m };
+}
+
+/** Stats files from a mix of files and folders (folders: every *.safetensors inside, sorted). */
+export function expandStatsPaths(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    if (!existsSync(p)) throw new LapeError('statistics path does not exist', p);
+    if (statSync(p).isDirectory()) {
+      const files = readdirSync(p).filter((f) => f.endsWith('.safetensors')).sort();
+      if (files.length === 0) throw new LapeError('folder holds no .safetensors statistics files', p);
+      out.push(...files.map((f) => join(p, f)));
+    } else out.push(p);
+  }
+  return out;
+}
+
+/** Loads statistics, one per language; refuses empty files and duplicate languages. */
+export function loadStatsSet(paths: string[]): LangStats[] {
+  const files = expandStatsPaths(paths);
+  const seen = new Map<string, string>();
+  const out: LangStats[] = [];
+  for (const f of files) {
+    const s = loadStats(f);
+    if (s.tokens === 0) throw new LapeError(`statistics for "${s.lang}" hold zero tokens (empty)`, f);
+    const prev = seen.get(s.lang);
+    if (prev) throw new LapeError(`language "${s.lang}" appears twice (also in ${prev}); merge shards first with lape merge`, f);
+    seen.set(s.lang, f);
+    out.push(s);
+  }
+  return out;
+}
+
+/** Mean activation per neuron (sum / tokens), the value steering sets neurons to. */
+export function meanActivation(s: LangStats): Float64Array {
+  const out = new Float64Array(s.sum.length);
+  if (s.tokens > 0) for (let i = 0; i < out.length; i++) out[i] = s.sum[i]! / s.tokens;
+  return out;
+}
