@@ -32,7 +32,12 @@ export class Progress {
   }
 
   add(n: number): void {
-    this.done += n;
+    this.update(this.done + n);
+  }
+
+  /** Sets the absolute amount done. */
+  update(done: number): void {
+    this.done = done;
     this.render(false);
   }
 
