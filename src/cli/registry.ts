@@ -1,11 +1,15 @@
 import type { Command } from './command.js';
 import { infoCommand } from './commands/info.js';
 import { mergeCommand } from './commands/merge.js';
+import { pplCommand } from './commands/ppl.js';
 import { recordCommand } from './commands/record.js';
+import { sweepCommand } from './commands/sweep.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
 export const COMMANDS: Command[] = [
   infoCommand,
   recordCommand,
   mergeCommand,
+  pplCommand,
+  sweepCommand,
 ];
