@@ -1,5 +1,8 @@
 import type { Command } from './command.js';
 import { infoCommand } from './commands/info.js';
+import { identifyCommand } from './commands/identify.js';
+import { importTangCommand } from './commands/import-tang.js';
+import { layersCommand, overlapCommand } from './commands/layers.js';
 import { mergeCommand } from './commands/merge.js';
 import { pplCommand } from './commands/ppl.js';
 import { recordCommand } from './commands/record.js';
@@ -10,6 +13,10 @@ export const COMMANDS: Command[] = [
   infoCommand,
   recordCommand,
   mergeCommand,
+  identifyCommand,
+  importTangCommand,
+  layersCommand,
+  overlapCommand,
   pplCommand,
   sweepCommand,
 ];
