@@ -2,17 +2,14 @@
 /**
  * lape CLI entry: `lape <command> [flags]`. Exit codes: 0 ok, 1 failure, 2 bad usage.
  */
-import { parseArgs } from 'node:util';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { LapeError } from '../errors.js';
 import { LAPE_VERSION } from '../version.js';
 import type { Command } from './command.js';
-import { COMMANDS } from './registry.js';
+import { commandContext } from './context.js';
+import { COMMANDS, findCommand } from './registry.js';
 
-const GLOBAL_FLAGS = {
-  help: { type: 'boolean', short: 'h' },
-  quiet: { type: 'boolean', short: 'q' },
-  json: { type: 'boolean' },
-} as const;
 
 function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -53,36 +50,19 @@ export async function main(argv: string[]): Promise<number> {
     console.log(LAPE_VERSION);
     return 0;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
+  const cmd = findCommand(name);
   if (!cmd) {
     console.error(`lape: unknown command "${name}"\n\n${topHelp()}`);
     return 2;
   }
-  let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: { ...cmd.flags, ...GLOBAL_FLAGS }, allowPositionals: true, strict: true });
-  } catch (e) {
-    console.error(`lape ${name}: ${(e as Error).message}\n\nUsage: ${cmd.usage}   (lape ${name} --help)`);
-    return 2;
-  }
-  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
-  if (values.help) {
-    console.log(commandHelp(cmd));
-    return 0;
-  }
-  const json = values.json === true;
-  const quiet = values.quiet === true;
-  try {
-    const summary = await cmd.run({
-      values,
-      positionals: parsed.positionals,
-      quiet,
-      json,
-      log: (line) => {
-        if (!json) console.log(line);
-      },
-    });
-    if (json) console.log(JSON.stringify(summary ?? {}, null, 2));
+    const ctx = commandContext(cmd, rest);
+    if (ctx.help) {
+      console.log(commandHelp(cmd));
+      return 0;
+    }
+    const summary = await cmd.run(ctx);
+    if (ctx.json) console.log(JSON.stringify(summary ?? {}, null, 2));
     return 0;
   } catch (e) {
     if (e instanceof LapeError) {
@@ -95,7 +75,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+// Run only as the program (not when imported, e.g. by lape demo or tests).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
@@ -104,3 +86,4 @@ main(process.argv.slice(2)).then(
     process.exitCode = 1;
   },
 );
+}

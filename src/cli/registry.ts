@@ -1,5 +1,6 @@
 import type { Command } from './command.js';
 import { infoCommand } from './commands/info.js';
+import { demoCommand } from './commands/demo.js';
 import { identifyCommand } from './commands/identify.js';
 import { importTangCommand } from './commands/import-tang.js';
 import { layersCommand, overlapCommand } from './commands/layers.js';
@@ -10,6 +11,7 @@ import { sweepCommand } from './commands/sweep.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
 export const COMMANDS: Command[] = [
+  demoCommand,
   infoCommand,
   recordCommand,
   mergeCommand,
@@ -20,3 +22,7 @@ export const COMMANDS: Command[] = [
   pplCommand,
   sweepCommand,
 ];
+
+export function findCommand(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}

@@ -1,0 +1,186 @@
+/**
+ * lape demo: the whole method on the embedded model and corpus, as the chain of ordinary lape
+ * commands (each printed, so a user can rerun any step by hand), into one output folder.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LapeError } from '../../errors.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import { LAPE_VERSION } from '../../version.js';
+import type { Command, CommandContext } from '../command.js';
+import { commandContext } from '../context.js';
+import { findCommand } from '../registry.js';
+import { bool, list, num, positiveInt, str } from '../flags.js';
+import { modelInfo } from './info.js';
+
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const DEMO_MODEL = join(PACKAGE_ROOT, 'models', 'tiny-multilingual');
+export const DEMO_CORPUS = join(PACKAGE_ROOT, 'data', 'corpus');
+export const DEMO_LANGS = ['en', 'zh', 'fr', 'es', 'vi', 'id', 'ja'];
+
+interface Stage {
+  name: string;
+  command: string;
+  seconds: number;
+  tokens?: number;
+  tokensPerSecond?: number;
+}
+
+/** Shell-quotes an argument for the printed command lines. */
+function quote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`;
+}
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'Run the whole method on the embedded model and corpus into one folder, with report.html',
+  usage: 'lape demo [--out DIR] [--tokens N] [--top-rate R] [--langs en,zh,...]',
+  details: [
+    '--out DIR          output folder (default ./lape-demo)',
+    '--model DIR        checkpoint (default: the embedded tiny multilingual Llama)',
+    '--corpus DIR       corpus folder with LANG.train.txt / LANG.valid.txt / parallel.jsonl (default: embedded)',
+    '--langs L,...      languages (default en,zh,fr,es,vi,id,ja)',
+    '--tokens N         training tokens recorded per language (default 131072)',
+    '--seq-len L        chunk length (default 256)',
+    '--top-rate R       LAPE selection ratio (default 0.01, the paper\'s)',
+    '--eval-chunks N    valid chunks per language for perplexity (default 24)',
+    '--sweep-lang L     language of the ratio sweep (default fr)',
+    '--skip-steering    leave out the steering evaluation (the slowest stage)',
+    '--threads N        ONNX Runtime threads (default: all cores)',
+  ],
+  examples: ['npx lape demo', 'lape demo --out /tmp/demo --tokens 32768 --eval-chunks 8'],
+  flags: {
+    out: { type: 'string' },
+    model: { type: 'string' },
+    corpus: { type: 'string' },
+    langs: { type: 'string' },
+    tokens: { type: 'string' },
+    'seq-len': { type: 'string' },
+    'top-rate': { type: 'string' },
+    'eval-chunks': { type: 'string' },
+    'sweep-lang': { type: 'string' },
+    'skip-steering': { type: 'boolean' },
+    threads: { type: 'string' },
+  },
+  async run(ctx) {
+    const out = resolve(str(ctx, 'out') ?? 'lape-demo');
+    const model = str(ctx, 'model') ?? DEMO_MODEL;
+    const corpus = str(ctx, 'corpus') ?? DEMO_CORPUS;
+    const langs = list(ctx, 'langs').length ? list(ctx, 'langs') : DEMO_LANGS;
+    const tokens = num(ctx, 'tokens', 131072, positiveInt);
+    const seqLen = num(ctx, 'seq-len', 256, positiveInt);
+    const topRate = num(ctx, 'top-rate', 0.01);
+    const evalChunks = num(ctx, 'eval-chunks', 24, positiveInt);
+    const sweepLang = str(ctx, 'sweep-lang') ?? (langs.includes('fr') ? 'fr' : langs[0]!);
+    const threads = str(ctx, 'threads');
+    const threadArgs = threads ? ['--threads', threads] : [];
+    if (!existsSync(join(model, 'config.json'))) throw new LapeError('the demo model is missing (expected a checkpoint folder)', model);
+    for (const l of langs) {
+      for (const split of ['train', 'valid']) {
+        const f = join(corpus, `${l}.${split}.txt`);
+        if (!existsSync(f)) throw new LapeError(`no ${split} text for language "${l}"`, f);
+      }
+    }
+    const parallel = join(corpus, 'parallel.jsonl');
+    const started = Date.now();
+    const stages: Stage[] = [];
+    const rel = (p: string): string => (p.startsWith(PACKAGE_ROOT) ? relative(process.cwd(), p) || '.' : p);
+
+    /** Runs one lape command in-process, timing it and printing its command line. */
+    const step = async (name: string, args: string[]): Promise<Record<string, unknown>> => {
+      const cmd = findCommand(args[0]!);
+      if (!cmd) throw new Error(`demo: no command ${args[0]}`);
+      const line = `lape ${args.map((a) => quote(rel(a))).join(' ')}`;
+      if (!ctx.quiet) process.stderr.write(`\n$ ${line}\n`);
+      const sub: CommandContext = commandContext(cmd, [...args.slice(1), ...(ctx.quiet ? ['--quiet'] : [])], (l) => {
+        if (!ctx.quiet && !ctx.json) process.stderr.write(`${l}\n`);
+      });
+      const t0 = Date.now();
+      const summary = ((await cmd.run(sub)) ?? {}) as Record<string, unknown>;
+      const seconds = (Date.now() - t0) / 1000;
+      const st: Stage = { name, command: line, seconds };
+      if (typeof summary.tokens === 'number') {
+        st.tokens = summary.tokens;
+        st.tokensPerSecond = summary.tokens / Math.max(seconds, 1e-9);
+      }
+      stages.push(st);
+      return summary;
+    };
+
+    const statsDir = join(out, 'stats');
+    for (const l of langs) {
+      await step(`record ${l}`, ['record', '--model', model, '--lang', l, '--corpus', join(corpus, `${l}.train.txt`), '--tokens', String(tokens), '--seq-len', String(seqLen), '--out', join(statsDir, `${l}.safetensors`), ...threadArgs]);
+    }
+    const masks = join(out, 'masks.json');
+    await step('identify', ['identify', '--stats', statsDir, '--method', 'lape', '--top-rate', String(topRate), '--out', masks]);
+    await step('layers', ['layers', masks, '--out', join(out, 'layers.csv')]);
+    await step('overlap', ['overlap', masks, '--out', join(out, 'overlap.csv')]);
+    const evalArgs = (chunks: number): string[] =>
+      ['--eval-dir', corpus, '--split', 'valid', '--langs', langs.join(','), '--seq-len', String(seqLen), '--max-chunks', String(chunks), ...threadArgs];
+    const ppl = await step('ppl', ['ppl', '--model', model, '--masks', masks, ...evalArgs(evalChunks), '--random-control', '--out', out]);
+    // The sweep evaluates 6 ratios: a third of the chunks keeps it within the demo's time budget.
+    const sweepChunks = Math.max(2, Math.ceil(evalChunks / 3));
+    await step(`sweep ${sweepLang}`, ['sweep', '--model', model, '--stats', statsDir, '--lang', sweepLang, '--ratios', '0,0.005,0.01,0.02,0.03,0.05', ...evalArgs(sweepChunks), '--out', out]);
+    if (existsSync(parallel)) {
+      await step('ses', ['ses', '--model', model, '--parallel', parallel, '--masks', masks, '--out', out, ...threadArgs]);
+      await step('dominance', ['dominance', '--model', model, '--parallel', parallel, '--out', out, ...threadArgs]);
+    }
+    if (!bool(ctx, 'skip-steering') && findCommand('steer-eval')) {
+      await step('steer-eval', ['steer-eval', '--model', model, '--masks', masks, '--stats', statsDir, '--prompts', `en=${join(corpus, 'en.valid.txt')}`, '--out', out, ...threadArgs]);
+    }
+
+    // run.json: what the report's summary shows (model facts, corpus, settings, stage timings).
+    const corpusFacts: Record<string, unknown> = {};
+    for (const l of langs) {
+      const f = join(corpus, `${l}.train.txt`);
+      const bytes = readFileSync(f);
+      corpusFacts[l] = {
+        file: rel(f),
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        chars: [...bytes.toString('utf8')].length,
+        tokens,
+      };
+    }
+    const run = {
+      format: 'lape-run',
+      lape_version: LAPE_VERSION,
+      command: 'lape demo',
+      model: { ...modelInfo(model), dir: rel(model) },
+      corpus: corpusFacts,
+      settings: { languages: langs, tokensPerLanguage: tokens, seqLen, method: 'lape', topRate, filterRate: 0.95, barRatio: 0.95, evalChunks, sweepLang, threads: threads ?? 'all cores' },
+      stages,
+      seconds: (Date.now() - started) / 1000,
+    };
+    writeFileAtomic(join(out, 'run.json'), JSON.stringify(run, null, 2) + '\n');
+    let reportPath: string | null = null;
+    if (findCommand('report')) {
+      const r = await step('report', ['report', out]);
+      reportPath = typeof r.path === 'string' ? r.path : join(out, 'report.html');
+      run.stages = stages;
+      run.seconds = (Date.now() - started) / 1000;
+      writeFileAtomic(join(out, 'run.json'), JSON.stringify(run, null, 2) + '\n');
+    }
+
+    // The headline: the diagonal of the perplexity matrix (own-language PPL increase).
+    const rows = (ppl.rows ?? []) as Array<{ id: string; ppl: Record<string, number>; change: Record<string, number>; pplRatio: Record<string, number> }>;
+    const none = rows.find((r) => r.id === 'none');
+    ctx.log('');
+    ctx.log('Perplexity when a language\'s own neurons are zeroed (diagonal of the matrix):');
+    for (const l of langs) {
+      const row = rows.find((r) => r.id === l);
+      const rnd = rows.find((r) => r.id === `random:${l}`);
+      if (!row || !none) continue;
+      const others = langs.filter((o) => o !== l).map((o) => row.pplRatio[o]!);
+      const meanOther = others.reduce((a, b) => a + b, 0) / Math.max(1, others.length);
+      ctx.log(
+        `  ${l}: ${none.ppl[l]!.toFixed(2)} → ${row.ppl[l]!.toFixed(2)} (×${row.pplRatio[l]!.toFixed(3)}; other languages ×${meanOther.toFixed(3)}; random neurons ×${rnd ? rnd.pplRatio[l]!.toFixed(3) : '—'})`,
+      );
+    }
+    ctx.log('');
+    ctx.log(`Demo finished in ${run.seconds.toFixed(1)} s. Results in ${out}`);
+    if (reportPath) ctx.log(`Report: ${reportPath}`);
+    return { out, report: reportPath, seconds: run.seconds, stages, diagonal: Object.fromEntries(langs.map((l) => [l, rows.find((r) => r.id === l)?.pplRatio[l] ?? null])) };
+  },
+};
