@@ -8,6 +8,10 @@ import { mergeCommand } from './commands/merge.js';
 import { pplCommand } from './commands/ppl.js';
 import { recordCommand } from './commands/record.js';
 import { sweepCommand } from './commands/sweep.js';
+import { generateCommand } from './commands/generate.js';
+import { steerEvalCommand } from './commands/steer-eval.js';
+import { sesCommand } from './commands/ses.js';
+import { dominanceCommand } from './commands/dominance.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -21,6 +25,10 @@ export const COMMANDS: Command[] = [
   overlapCommand,
   pplCommand,
   sweepCommand,
+  generateCommand,
+  steerEvalCommand,
+  sesCommand,
+  dominanceCommand,
 ];
 
 export function findCommand(name: string): Command | undefined {
