@@ -90,10 +90,10 @@ export function buildDecoderGraph(
   };
   const linear = (x: string, w: string, b?: string): string =>
     g.op('Gemm', b ? [x, weight(w), weight(b)] : [x, weight(w)], { transB: 1 });
-  const rmsNorm = (x: string, w: string): string => {
+  const rmsNorm = (x: string, w: string, gate: (weight: string) => string = (v) => v): string => {
     const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.f32([spec.rmsNormEps], [])])])]);
-    return g.op('Mul', [g.op('Mul', [x, inv]), weight(w)]);
+    return g.op('Mul', [g.op('Mul', [x, inv]), gate(weight(w))]);
   };
 
   // Inputs.
@@ -134,10 +134,25 @@ export function buildDecoderGraph(
     poolWeights = g.op('Unsqueeze', [g.op('Div', [tokenMask, denom]), g.i64([1])]); // [B, 1, T]
   }
 
+  // Sequence point for the statistics. Their reductions are branches that only the final Concat
+  // consumes, and ORT's topological sort schedules them after the whole decoder, so every layer's
+  // [B·T, I] activations (act, act², the count mask) stay alive to the end: measured on a
+  // Qwen2.5-0.5B-shaped model at 1×512 tokens, +590 MiB of arena (vs +67 MiB without statistics),
+  // growing with layers and batch. Making the next layer's input norm weight depend on them, with a
+  // Where whose two branches are the same tensor (the value never changes, costs a [H] copy), makes
+  // ORT run layer i's reductions before layer i+1 and free those activations.
+  let pendingStats: string[] = [];
+  const afterStats = (value: string): string => {
+    if (!pendingStats.length) return value;
+    const probe = g.op('ReduceMax', [g.op('Concat', pendingStats, { axis: 0 })], { keepdims: 0 });
+    pendingStats = [];
+    return g.op('Where', [g.op('IsNaN', [probe]), value, value]);
+  };
+
   for (let i = 0; i <= lastLayer; i++) {
     const w = names.layer(i);
     // Attention.
-    const xn = rmsNorm(x, w.inputNorm);
+    const xn = rmsNorm(x, w.inputNorm, afterStats);
     const qb = spec.attentionQkvBias;
     const q2 = linear(xn, w.q, qb ? w.qBias : undefined);
     const k2 = linear(xn, w.k, qb ? w.kBias : undefined);
@@ -185,6 +200,7 @@ export function buildDecoderGraph(
       statsCount.push(g.op('MatMul', [maskRow, positive]));
       statsSum.push(g.op('MatMul', [maskRow, act]));
       statsSq.push(g.op('MatMul', [maskRow, g.op('Mul', [act, act])]));
+      pendingStats = [statsCount.at(-1)!, statsSum.at(-1)!, statsSq.at(-1)!];
     }
     if (i === lastLayer && !needsHead && !plan.residMean && !fullHooks.has(`blocks.${i}.hook_resid_post`)) break;
     x = g.op('Add', [x, linear(post, w.down)]);
