@@ -58,7 +58,7 @@ test('layers and overlap print tables and write CSV', () => {
 
 test('import-tang reproduces the released LLaMA-2-7B totals', () => {
   const out = join(dir, 'tang.json');
-  const r = runCli(['import-tang', repoPath('../shared/reference/tang2024/LLaMA-2-7B.neuron.pth'), '--out', out, '--json']);
+  const r = runCli(['import-tang', repoPath('test/fixtures/tang2024/LLaMA-2-7B.neuron.pth'), '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout);
   assert.equal(s.unique, 3523);

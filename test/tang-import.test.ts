@@ -11,7 +11,7 @@ import { ZipArchive, crc32 } from '../src/select/zip.js';
 import { languageTotals, layerCounts, uniqueNeuronCount } from '../src/select/masks.js';
 import { loadMasks, saveMasks } from '../src/select/masks-io.js';
 
-const refDir = new URL('../../../shared/reference/tang2024/', import.meta.url);
+const refDir = new URL('../../test/fixtures/tang2024/', import.meta.url);
 const llama7b = fileURLToPath(new URL('LLaMA-2-7B.neuron.pth', refDir));
 
 // ---- a minimal ZIP writer and pickle builder for synthetic archives ----
