@@ -7,6 +7,7 @@ import { layersCommand, overlapCommand } from './commands/layers.js';
 import { mergeCommand } from './commands/merge.js';
 import { pplCommand } from './commands/ppl.js';
 import { recordCommand } from './commands/record.js';
+import { reportCommand } from './commands/report.js';
 import { sweepCommand } from './commands/sweep.js';
 import { generateCommand } from './commands/generate.js';
 import { steerEvalCommand } from './commands/steer-eval.js';
@@ -29,6 +30,7 @@ export const COMMANDS: Command[] = [
   steerEvalCommand,
   sesCommand,
   dominanceCommand,
+  reportCommand,
 ];
 
 export function findCommand(name: string): Command | undefined {
