@@ -45,7 +45,7 @@ export const STEER_DETAILS = [
   '--stats PATH                 activation statistics (files or a folder of <lang>.safetensors; repeatable)',
   '--activate LANG              steer towards LANG: its neurons get its mean activation (repeatable)',
   '--deactivate LANG            zero LANG\'s neurons (repeatable; applied before --activate)',
-  `--mode ${STEERING_MODES.join('|')}       set = value := mean (the paper, default); add = value += alpha·mean;`,
+  `${`--mode ${STEERING_MODES.join('|')}`.padEnd(29)}set = value := mean (the paper, default); add = value += alpha·mean;`,
   '                             diffmean = value += alpha·(mean(LANG) − mean of the other languages)',
   '--alpha A                    scale for --mode add / diffmean (default 1)',
 ];
