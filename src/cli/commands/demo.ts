@@ -42,10 +42,10 @@ export const demoCommand: Command = {
     '--model DIR        checkpoint (default: the embedded tiny multilingual Llama)',
     '--corpus DIR       corpus folder with LANG.train.txt / LANG.valid.txt / parallel.jsonl (default: embedded)',
     '--langs L,...      languages (default en,zh,fr,es,vi,id,ja)',
-    '--tokens N         training tokens recorded per language (default 131072)',
+    '--tokens N         training tokens recorded per language (default 65536)',
     '--seq-len L        chunk length (default 256)',
     '--top-rate R       LAPE selection ratio (default 0.01, the paper\'s)',
-    '--eval-chunks N    valid chunks per language for perplexity (default 24)',
+    '--eval-chunks N    valid chunks per language for perplexity (default 12)',
     '--sweep-lang L     language of the ratio sweep (default fr)',
     '--skip-steering    leave out the steering evaluation (the slowest stage)',
     '--threads N        ONNX Runtime threads (default: all cores)',
@@ -69,10 +69,10 @@ export const demoCommand: Command = {
     const model = str(ctx, 'model') ?? DEMO_MODEL;
     const corpus = str(ctx, 'corpus') ?? DEMO_CORPUS;
     const langs = list(ctx, 'langs').length ? list(ctx, 'langs') : DEMO_LANGS;
-    const tokens = num(ctx, 'tokens', 131072, positiveInt);
+    const tokens = num(ctx, 'tokens', 65536, positiveInt);
     const seqLen = num(ctx, 'seq-len', 256, positiveInt);
     const topRate = num(ctx, 'top-rate', 0.01);
-    const evalChunks = num(ctx, 'eval-chunks', 24, positiveInt);
+    const evalChunks = num(ctx, 'eval-chunks', 12, positiveInt);
     const sweepLang = str(ctx, 'sweep-lang') ?? (langs.includes('fr') ? 'fr' : langs[0]!);
     const threads = str(ctx, 'threads');
     const threadArgs = threads ? ['--threads', threads] : [];
@@ -110,8 +110,10 @@ export const demoCommand: Command = {
     };
 
     const statsDir = join(out, 'stats');
+    const recorded: Record<string, number> = {};
     for (const l of langs) {
-      await step(`record ${l}`, ['record', '--model', model, '--lang', l, '--corpus', join(corpus, `${l}.train.txt`), '--tokens', String(tokens), '--seq-len', String(seqLen), '--out', join(statsDir, `${l}.safetensors`), ...threadArgs]);
+      const r = await step(`record ${l}`, ['record', '--model', model, '--lang', l, '--corpus', join(corpus, `${l}.train.txt`), '--tokens', String(tokens), '--seq-len', String(seqLen), '--out', join(statsDir, `${l}.safetensors`), ...threadArgs]);
+      recorded[l] = Number(r.tokens);
     }
     const masks = join(out, 'masks.json');
     await step('identify', ['identify', '--stats', statsDir, '--method', 'lape', '--top-rate', String(topRate), '--out', masks]);
@@ -140,7 +142,7 @@ export const demoCommand: Command = {
         file: rel(f),
         sha256: createHash('sha256').update(bytes).digest('hex'),
         chars: [...bytes.toString('utf8')].length,
-        tokens,
+        tokens: recorded[l],
       };
     }
     const run = {
