@@ -1,0 +1,20 @@
+/** lape's library API: load a checkpoint, run hook plans, record, select, experiment. */
+export { LapeError } from './errors.js';
+export { openCheckpoint, specFromConfig, type Checkpoint } from './checkpoint/checkpoint.js';
+export type { ModelSpec } from './checkpoint/model-spec.js';
+export { readSafetensorsHeader, writeSafetensors } from './checkpoint/safetensors.js';
+export { loadTokenizer, type LapeTokenizer } from './tokenizer/tokenizer.js';
+export { loadModel, type Model, type RunResult, type RunOptions, type KvCache } from './runtime/model.js';
+export type { HookPlan } from './runtime/hook-plan.js';
+export type { NeuronPatch, PatchMode } from './runtime/patches.js';
+export type { TokenBatch } from './runtime/batch.js';
+export { tokenChunks, collectChunks } from './corpus/chunks.js';
+export { recordLanguage, mergeStats, type RecordOptions } from './stats/record.js';
+export { loadStats, saveStats, loadStatsSet, meanActivation } from './stats/stats-file.js';
+export type { LangStats } from './stats/types.js';
+export * from './select/index.js';
+export { evaluatePerplexity } from './experiments/perplexity.js';
+export { pplMatrix, diagonalDominance } from './experiments/deactivation.js';
+export { ratioSweep } from './experiments/sweep.js';
+export { buildReport } from './report/build-report.js';
+export { LAPE_VERSION } from './version.js';
