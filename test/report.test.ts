@@ -9,7 +9,7 @@ import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import { buildReport, SECTIONS } from '../src/report/build-report.js';
 import { escapeHtml } from '../src/report/html.js';
-import { toCsv } from '../src/report/csv.js';
+import { toCsv } from '../src/util/csv.js';
 import { textWidth } from '../src/report/text-metrics.js';
 import { LapeError } from '../src/errors.js';
 import { repoPath } from './helpers/paths.js';

@@ -9,7 +9,7 @@ import { expandStatsPaths, loadStatsSet } from '../stats/stats-file.js';
 import type { LangStats } from '../stats/types.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { renderChart, type ChartSpec } from './charts.js';
-import { toCsv, type CsvValue } from './csv.js';
+import { toCsv, type CsvValue } from '../util/csv.js';
 import { OutputFolder } from './input.js';
 
 export interface SectionOutput {

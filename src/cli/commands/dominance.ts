@@ -1,11 +1,12 @@
 /** `lape dominance`: language dominance per layer and target language (Eq. 6, Fig. 7) → dominance.json + .csv. */
+import { toCsv } from '../../util/csv.js';
 import { join } from 'node:path';
 import { dominanceFromEmbeddings } from '../../experiments/dominance.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
 import { str } from '../flags.js';
-import { DOMINANCE_FORMAT, PARALLEL_DETAILS, PARALLEL_FLAGS, REPR_VERSION, csvText, embedFromFlags } from './ses.js';
+import { DOMINANCE_FORMAT, PARALLEL_DETAILS, PARALLEL_FLAGS, REPR_VERSION, embedFromFlags } from './ses.js';
 
 const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
@@ -39,7 +40,7 @@ export const dominanceCommand: Command = {
     };
     writeFileAtomic(join(outDir, 'dominance.json'), JSON.stringify(json, null, 2) + '\n');
     const rows = res.layers.map((l) => [l, ...res.languages.map((c) => r6(res.dominance[c]![l]!))]);
-    writeFileAtomic(join(outDir, 'dominance.csv'), csvText(['layer', ...res.languages], rows));
+    writeFileAtomic(join(outDir, 'dominance.csv'), toCsv(['layer', ...res.languages], rows));
     ctx.log(`Dominance (mean SES of the other languages shifted to the target), ${res.texts} groups:`);
     ctx.log(`  layer  ${res.languages.map((c) => c.padStart(7)).join('')}`);
     for (const l of res.layers) ctx.log(`  ${String(l).padStart(5)}  ${res.languages.map((c) => res.dominance[c]![l]!.toFixed(4).padStart(7)).join('')}`);

@@ -4,7 +4,8 @@ import { writeFileAtomic } from '../../util/atomic-write.js';
 import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { str } from '../flags.js';
-import { csv, markdownTable } from '../tables.js';
+import { markdownTable } from '../tables.js';
+import { toCsv } from '../../util/csv.js';
 
 export const layersCommand: Command = {
   name: 'layers',
@@ -28,7 +29,7 @@ export const layersCommand: Command = {
     ctx.log(markdownTable(header, allRows));
     const out = str(ctx, 'out');
     if (out) {
-      writeFileAtomic(out, csv(header, rows));
+      writeFileAtomic(out, toCsv(header, rows));
       ctx.log(`wrote ${out}`);
     }
     return { languages: masks.languages, layers: masks.layers, perLayer: counts, totals };
@@ -52,7 +53,7 @@ export const overlapCommand: Command = {
     ctx.log(markdownTable(header, masks.languages.map((l, a) => [l, ...m[a]!.map((v) => `${(100 * v).toFixed(1)}%`)])));
     const out = str(ctx, 'out');
     if (out) {
-      writeFileAtomic(out, csv(['lang', ...masks.languages], masks.languages.map((l, a) => [l, ...m[a]!.map((v) => v.toFixed(6))])));
+      writeFileAtomic(out, toCsv(['lang', ...masks.languages], masks.languages.map((l, a) => [l, ...m[a]!.map((v) => v.toFixed(6))])));
       ctx.log(`wrote ${out}`);
     }
     return { languages: masks.languages, overlap: m, intersections: inter };

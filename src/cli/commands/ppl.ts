@@ -2,6 +2,8 @@
  * `lape ppl`: the deactivation perplexity matrix → ppl.json + ppl.csv (docs/outputs.md).
  * Also the flag handling that `lape sweep` shares (evaluation sets, chunking, model, progress).
  */
+import { toCsv } from '../../util/csv.js';
+import { textTable } from '../tables.js';
 import { join } from 'node:path';
 import type { ModelSpec } from '../../checkpoint/model-spec.js';
 import { usageError } from '../../errors.js';
@@ -158,25 +160,7 @@ export function evalFacts(sets: readonly EvalSet[], tokens: Record<string, numbe
   return sets.map((s) => ({ lang: s.lang, files: s.files, chunks: s.chunks.length, tokens: tokens[s.lang] }));
 }
 
-/** CSV field: quoted when it holds a comma, quote or newline. */
-export function csvField(v: string | number | null): string {
-  const s = v === null ? '' : String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export function csvLines(rows: Array<Array<string | number | null>>): string {
-  return rows.map((r) => r.map(csvField).join(',')).join('\n') + '\n';
-}
-
 const signed = (x: number, digits: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(digits)}` : String(x));
-
-/** Text table: first column labels, then right-aligned cells. */
-export function textTable(header: string[], body: string[][]): string[] {
-  const cols = header.length;
-  const widths = Array.from({ length: cols }, (_, c) => Math.max(header[c]!.length, ...body.map((r) => r[c]!.length)));
-  const line = (r: string[]): string => r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  ');
-  return [line(header), ...body.map(line)];
-}
 
 export function pplTable(m: PplMatrix): string[] {
   const header = ['deactivated', 'neurons', ...m.evalLanguages];
@@ -205,7 +189,7 @@ export function pplCsv(m: PplMatrix): string {
       rows.push([r.id, r.kind, r.lang, r.neurons, l, m.tokens[l]!, r.nll[l]!, r.ppl[l]!, none.ppl[l]!, r.change[l]!, r.pplRatio[l]!]);
     }
   }
-  return csvLines(rows);
+  return toCsv(rows[0]!.map(String), rows.slice(1));
 }
 
 export const pplCommand: Command = {

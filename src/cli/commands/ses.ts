@@ -3,6 +3,7 @@
  * ses.csv; with --masks also the number of language-specific neurons per layer. Also the shared
  * flags and loading for `lape dominance`.
  */
+import { toCsv } from '../../util/csv.js';
 import { join } from 'node:path';
 import type { ModelSpec } from '../../checkpoint/model-spec.js';
 import { usageError } from '../../errors.js';
@@ -21,15 +22,6 @@ import { openModelFromFlags } from './generate.js';
 export const SES_FORMAT = 'lape-ses';
 export const DOMINANCE_FORMAT = 'lape-dominance';
 export const REPR_VERSION = 1;
-
-/** CSV text: header + rows; fields with a comma, quote or newline are quoted. */
-export function csvText(header: string[], rows: Array<Array<string | number | null>>): string {
-  const field = (v: string | number | null): string => {
-    const s = v === null ? '' : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [header, ...rows].map((r) => r.map(field).join(',')).join('\n') + '\n';
-}
 
 export const PARALLEL_FLAGS: FlagSpec = {
   model: { type: 'string' },
@@ -146,7 +138,7 @@ export const sesCommand: Command = {
     writeFileAtomic(join(outDir, 'ses.json'), JSON.stringify(json, null, 2) + '\n');
     const header = ['layer', 'ses', ...res.pairs.map((p) => `${p.a}-${p.b}`), ...(neurons ? ['neurons'] : [])];
     const rows = res.layers.map((l) => [l, r6(res.ses[l]!), ...res.pairs.map((p) => r6(p.ses[l]!)), ...(neurons ? [neurons.union[l]!] : [])]);
-    writeFileAtomic(join(outDir, 'ses.csv'), csvText(header, rows));
+    writeFileAtomic(join(outDir, 'ses.csv'), toCsv(header, rows));
     ctx.log(`SES per layer (mean over ${res.pairs.length} language pairs, ${res.texts} groups):`);
     for (const l of res.layers) ctx.log(`  layer ${String(l).padStart(3)}  ${res.ses[l]!.toFixed(4)}${neurons ? `  neurons ${neurons.union[l]}` : ''}`);
     ctx.log(`wrote ses.json, ses.csv to ${outDir}`);

@@ -22,7 +22,7 @@ import {
   steerInputs,
   steerModeFlags,
 } from './generate.js';
-import { csvText } from './ses.js';
+import { toCsv } from '../../util/csv.js';
 
 export const STEERING_FORMAT = 'lape-steering';
 export const STEERING_VERSION = 1;
@@ -171,7 +171,7 @@ export function steeringCsv(result: SteerEvalResult): string {
     'kind', 'source', 'target', 'intervention', 'prompts', 'normal', 'steered', 'normal_source', 'steered_source',
     'normal_tokens', 'steered_tokens', 'normal_chars', 'steered_chars',
   ];
-  return csvText(
+  return toCsv(
     header,
     result.rows.map((r) => [
       r.kind, r.source, r.target, r.intervention, r.prompts, r4(r.normal), r4(r.steered), r4(r.normalSource), r4(r.steeredSource),

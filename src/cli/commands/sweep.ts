@@ -2,6 +2,8 @@
  * `lape sweep`: PPL change as a function of the LAPE selection ratio for one language's neurons
  * (paper Fig. 4) → sweep.json + sweep.csv (docs/outputs.md).
  */
+import { toCsv } from '../../util/csv.js';
+import { textTable } from '../tables.js';
 import { join } from 'node:path';
 import { usageError } from '../../errors.js';
 import { checkLanguageSets } from '../../experiments/ppl-eval-sets.js';
@@ -16,7 +18,6 @@ import {
   DEFAULT_OUT,
   EVAL_DETAILS,
   EVAL_FLAGS,
-  csvLines,
   evalFacts,
   evalFlags,
   evalSettings,
@@ -26,7 +27,6 @@ import {
   openModel,
   chunkProgress,
   seedFromFlags,
-  textTable,
 } from './ppl.js';
 
 export const DEFAULT_RATIOS = [0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1];
@@ -53,7 +53,7 @@ export function sweepCsv(r: SweepResult): string {
     }
     rows.push(line);
   }
-  return csvLines(rows);
+  return toCsv(rows[0]!.map(String), rows.slice(1));
 }
 
 export function sweepTable(r: SweepResult): string[] {
