@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { readSafetensorsHeader, readTensorF64 } from '../src/checkpoint/safetensors.js';
+import { loadTokenizer } from '../src/tokenizer/tokenizer.js';
 
 // Tests run compiled from dist/test/, so the repository root is two levels up.
 const corpusFile = (name: string): URL => new URL(`../../data/corpus/${name}`, import.meta.url);
@@ -72,4 +75,26 @@ test('corpus: sources pinned and licence notice names every package', () => {
     assert.ok(notice.includes(p.name) && notice.includes(p.version), `${p.name} ${p.version} missing from LICENSE-NOTICE.md`);
   }
   assert.match(notice, /MPL-2\.0/);
+});
+
+// The tiny model's tokenizer (trained by tools/train_tiny.py with tools/bpe.py) must give, through
+// @huggingface/tokenizers, exactly the ids the Python trainer used. reference.safetensors holds the
+// Python ids of the first 2000 code points of each language's valid stream (paragraphs joined by
+// "\n"); `node tools/check_tokenizer.mjs` compares the whole corpus (needs python3).
+test('tiny-multilingual tokenizer: JS ids equal the training script ids', () => {
+  const dir = fileURLToPath(new URL('../../models/tiny-multilingual/', import.meta.url));
+  const tok = loadTokenizer(dir);
+  const config = JSON.parse(readFileSync(new URL('config.json', `file://${dir}`), 'utf8')) as Record<string, unknown>;
+  assert.equal(tok.vocabSize, config['vocab_size']);
+  assert.equal(tok.tokenToId('<s>'), config['bos_token_id']);
+  assert.equal(tok.tokenToId('</s>'), config['eos_token_id']);
+  const ref = readSafetensorsHeader(`${dir}reference.safetensors`);
+  for (const lang of LANGS) {
+    const stream = paragraphs(`${lang}.valid.txt`).join('\n');
+    const text = [...stream].slice(0, 2000).join('');
+    const expected = Array.from(readTensorF64(ref, `tok_ids.${lang}`));
+    const ids = tok.encode(text);
+    assert.deepEqual(ids, expected, `${lang}: token ids differ`);
+    assert.equal(tok.decode(ids), text, `${lang}: decode does not round-trip`);
+  }
 });
