@@ -15,7 +15,8 @@ export interface ParallelSet {
   texts: Record<string, string[]>;
 }
 
-const NON_LANGUAGE_KEYS = new Set(['group', 'source', 'id', 'meta']);
+// "id" is Indonesian's code (ISO 639-1), so it is a language key here; the group id is "group".
+const NON_LANGUAGE_KEYS = new Set(['group', 'source', 'meta']);
 
 export function loadParallel(path: string, opts: { languages?: string[]; maxGroups?: number } = {}): ParallelSet {
   let text: string;
