@@ -206,6 +206,13 @@ test('lape steer-eval: steering.json / .csv / generations.jsonl; bad input', () 
   bad(['--prompts', prompts, '--max-new-tokens', '0'], 2, /--max-new-tokens must be a positive integer/);
   bad(['--prompts', join(dir, 'prompts-without-language.txt')], 2, /cannot tell the language/);
   bad(['--prompts', prompts, '--activate', 'zh'], 2, /chooses the interventions itself/);
+  bad(['--prompts', prompts, '--stop', 'x', '--no-stop'], 2, /give --stop or --no-stop, not both/);
+  const out2 = join(dir, 'out2');
+  const ns = runCli([...args, '--prompts', `en=${prompts}`, '--no-stop', '--targets', 'zh', '--no-deactivation-rows', '--max-prompts', '1', '--max-new-tokens', '3', '--mode', 'add', '--alpha', '2', '--out', out2]);
+  assert.equal(ns.code, 0, ns.stderr);
+  const j2 = JSON.parse(readFileSync(join(out2, 'steering.json'), 'utf8'));
+  assert.deepEqual(j2.generation.stop, []);
+  assert.deepEqual(j2.rows.map((x: { intervention: string }) => x.intervention), ['+zh(add×2)']);
   const onlyEn = join(dir, 'stats-en');
   saveStats(join(onlyEn, 'en.safetensors'), STATS[0]!);
   const noStats = runCli(['steer-eval', '--model', model, '--masks', masks, '--stats', onlyEn, '--prompts', prompts, '--targets', 'zh', '--out', join(dir, 'bad'), '-q']);

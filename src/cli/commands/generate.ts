@@ -109,6 +109,7 @@ export const GEN_FLAGS: FlagSpec = {
   'top-k': { type: 'string' },
   seed: { type: 'string' },
   stop: { type: 'string', multiple: true },
+  'no-stop': { type: 'boolean' },
   'no-eos': { type: 'boolean' },
   'no-cache': { type: 'boolean' },
   'batch-size': { type: 'string' },
@@ -122,6 +123,7 @@ export const GEN_DETAILS = (defaultMaxNew: number): string[] => [
   '--top-p P, --top-k K         nucleus / top-k filtering when sampling (defaults 1, 0 = off)',
   '--seed S                     sampling seed (default 0; prompt i uses stream i)',
   '--stop S                     stop string (repeatable; "\\n" means a newline); output excludes it',
+  '--no-stop                    no stop strings (also none of the command\'s defaults)',
   '--no-eos                     do not stop at the model\'s EOS token',
   '--no-cache                   re-run the whole sequence per token (slow; for checking)',
   '--batch-size B               prompts per batch (default 8)',
@@ -139,6 +141,7 @@ export function genOptionsFromFlags(ctx: CommandContext, defaultMaxNew: number, 
   if (raw !== undefined && !(Number.isInteger(maxNewTokens) && maxNewTokens > 0)) {
     throw usageError(`--max-new-tokens must be a positive integer, got ${raw}`);
   }
+  if (bool(ctx, 'no-stop') && ctx.values.stop !== undefined) throw usageError('give --stop or --no-stop, not both');
   const opts: Omit<GenerateOptions, 'patches'> = {
     maxNewTokens,
     repetitionPenalty: num(ctx, 'repetition-penalty', DEFAULT_REPETITION_PENALTY, (n) => (n > 0 ? null : 'must be > 0')),
@@ -146,7 +149,7 @@ export function genOptionsFromFlags(ctx: CommandContext, defaultMaxNew: number, 
     topP: num(ctx, 'top-p', 1, (n) => (n > 0 && n <= 1 ? null : 'must be in (0, 1]')),
     topK: num(ctx, 'top-k', 0, (n) => (Number.isInteger(n) && n >= 0 ? null : 'must be a non-negative integer')),
     seed: num(ctx, 'seed', 0, (n) => (Number.isSafeInteger(n) ? null : 'must be an integer')),
-    stop: ctx.values.stop === undefined ? defaultStop : (ctx.values.stop as string[]).map(unescapeStop),
+    stop: bool(ctx, 'no-stop') ? [] : ctx.values.stop === undefined ? defaultStop : (ctx.values.stop as string[]).map(unescapeStop),
     useCache: !bool(ctx, 'no-cache'),
     batchSize: num(ctx, 'batch-size', 8, positiveInt),
   };
