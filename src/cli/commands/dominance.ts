@@ -3,10 +3,9 @@ import { toCsv } from '../../util/csv.js';
 import { join } from 'node:path';
 import { dominanceFromEmbeddings } from '../../experiments/dominance.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
-import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
 import { str } from '../flags.js';
-import { DOMINANCE_FORMAT, PARALLEL_DETAILS, PARALLEL_FLAGS, REPR_VERSION, embedFromFlags } from './ses.js';
+import { DOMINANCE_FORMAT, PARALLEL_DETAILS, PARALLEL_FLAGS, embedFromFlags, representationHeader } from './ses.js';
 
 const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
@@ -22,18 +21,7 @@ export const dominanceCommand: Command = {
     const res = dominanceFromEmbeddings(run.emb);
     const outDir = str(ctx, 'out') ?? './lape-out';
     const json = {
-      format: DOMINANCE_FORMAT,
-      version: REPR_VERSION,
-      lape_version: LAPE_VERSION,
-      model: run.model,
-      parallel: run.parallel,
-      languages: res.languages,
-      groups: res.texts,
-      tokens: run.emb.tokens,
-      pooling: run.settings.bos ? 'mean over all tokens incl. special tokens' : 'mean over text tokens (no BOS)',
-      settings: run.settings,
-      hook: 'blocks.{layer}.hook_resid_post',
-      layers: res.layers,
+      ...representationHeader(DOMINANCE_FORMAT, run, res),
       dominance: Object.fromEntries(Object.entries(res.dominance).map(([c, v]) => [c, v.map(r6)])),
       matrix: res.matrix.map((m) => m.map((row) => row.map((x) => (x === null ? null : r6(x))))),
       seconds: run.seconds,

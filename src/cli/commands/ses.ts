@@ -97,6 +97,28 @@ export async function embedFromFlags(
 
 const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
+/** The fields ses.json and dominance.json share: provenance of the embeddings and their shape. */
+export function representationHeader(
+  format: string,
+  run: ParallelRun,
+  res: { languages: string[]; texts: number; layers: number[] },
+): Record<string, unknown> {
+  return {
+    format,
+    version: REPR_VERSION,
+    lape_version: LAPE_VERSION,
+    model: run.model,
+    parallel: run.parallel,
+    languages: res.languages,
+    groups: res.texts,
+    tokens: run.emb.tokens,
+    pooling: run.settings.bos ? 'mean over all tokens incl. special tokens' : 'mean over text tokens (no BOS)',
+    settings: run.settings,
+    hook: 'blocks.{layer}.hook_resid_post',
+    layers: res.layers,
+  };
+}
+
 export const sesCommand: Command = {
   name: 'ses',
   summary: 'Sentence embedding similarity across layers over a parallel set (Fig. 6)',
@@ -118,18 +140,7 @@ export const sesCommand: Command = {
     const neurons = masks ? { method: masks.method, file: masksPath!, ...neuronsPerLayer(masks) } : null;
     const outDir = str(ctx, 'out') ?? './lape-out';
     const json = {
-      format: SES_FORMAT,
-      version: REPR_VERSION,
-      lape_version: LAPE_VERSION,
-      model: run.model,
-      parallel: run.parallel,
-      languages: res.languages,
-      groups: res.texts,
-      tokens: run.emb.tokens,
-      pooling: run.settings.bos ? 'mean over all tokens incl. special tokens' : 'mean over text tokens (no BOS)',
-      settings: run.settings,
-      hook: 'blocks.{layer}.hook_resid_post',
-      layers: res.layers,
+      ...representationHeader(SES_FORMAT, run, res),
       ses: res.ses.map(r6),
       pairs: res.pairs.map((p) => ({ a: p.a, b: p.b, ses: p.ses.map(r6) })),
       neurons,
