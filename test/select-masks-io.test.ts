@@ -6,19 +6,13 @@ import { join } from 'node:path';
 import { LapeError } from '../src/errors.js';
 import { writeSafetensors } from '../src/checkpoint/safetensors.js';
 import type { NeuronMasks } from '../src/select/types.js';
+import { checkMasksFit, intersectionMatrix, languageTotals, layerCounts, overlapMatrix, uniqueNeuronCount, validateMasks } from '../src/select/masks.js';
 import {
-  checkMasksFit,
-  intersectionMatrix,
-  languageTotals,
-  layerCounts,
   loadMasks,
   loadMasksJson,
   loadMasksSafetensors,
   masksToJson,
-  overlapMatrix,
   saveMasks,
-  uniqueNeuronCount,
-  validateMasks,
 } from '../src/select/masks-io.js';
 
 const sample = (): NeuronMasks => ({

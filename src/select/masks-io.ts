@@ -29,16 +29,6 @@ import type { NeuronMasks } from './types.js';
 import { validateMasks } from './masks.js';
 import { importTangMasks } from './tang-import.js';
 
-export {
-  checkMasksFit,
-  intersectionMatrix,
-  languageTotals,
-  layerCounts,
-  overlapMatrix,
-  uniqueNeuronCount,
-  validateMasks,
-} from './masks.js';
-
 export const MASKS_FORMAT = 'lape-masks';
 export const MASKS_VERSION = 1;
 
