@@ -242,7 +242,7 @@ test('CLI: lape ppl writes ppl.json and ppl.csv; bad runs exit non-zero and leav
   assert.equal(r.stderr, '');
   assert.match(r.stdout, /deactivated\s+neurons\s+en\s+zh\s+fr/);
   assert.match(r.stdout, /random:zh\s+8/);
-  assert.deepEqual(readdirSync(out).sort(), ['ppl.csv', 'ppl.json']);
+  assert.deepEqual(readdirSync(out).sort(), ['ppl.csv', 'ppl.json', 'report.html']); // the report is refreshed
   const doc = JSON.parse(readFileSync(join(out, 'ppl.json'), 'utf8'));
   assert.equal(doc.format, 'lape-ppl');
   assert.equal(doc.version, 1);

@@ -138,7 +138,8 @@ test('CLI: lape sweep writes sweep.json and sweep.csv', () => {
   const r = runCli([...base, '--ratios', '0,0.05,0.1', '--random-control', '--out', out, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /ratio\s+neurons\s+en\s+fr\s+zh/);
-  assert.deepEqual(readdirSync(out).sort(), ['sweep.csv', 'sweep.json']);
+  assert.deepEqual(readdirSync(out).filter((f) => !f.startsWith('report')).sort(), ['sweep.csv', 'sweep.json']);
+  assert.ok(readdirSync(out).includes('report.html'), 'the report is refreshed');
   const doc = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
   assert.equal(doc.format, 'lape-sweep');
   assert.deepEqual(doc.evalLanguages, ['en', 'fr', 'zh']); // --eval-dir without --langs: the statistics' languages (folder order)

@@ -98,7 +98,9 @@ export const demoCommand: Command = {
       if (!cmd) throw new Error(`demo: no command ${args[0]}`);
       const line = `lape ${args.map((a) => quote(rel(a))).join(' ')}`;
       if (!ctx.quiet) process.stderr.write(`\n$ ${line}\n`);
-      const sub: CommandContext = commandContext(cmd, [...args.slice(1), ...(ctx.quiet ? ['--quiet'] : [])], (l) => {
+      // Each step's own report refresh is skipped: the demo builds report.html once, at the end.
+      const extra = [...(ctx.quiet ? ['--quiet'] : []), ...(cmd.flags['no-report'] ? ['--no-report'] : [])];
+      const sub: CommandContext = commandContext(cmd, [...args.slice(1), ...extra], (l) => {
         if (!ctx.quiet && !ctx.json) process.stderr.write(`${l}\n`);
       });
       const t0 = Date.now();

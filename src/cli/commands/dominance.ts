@@ -1,4 +1,5 @@
 /** `lape dominance`: language dominance per layer and target language (Eq. 6, Fig. 7) → dominance.json + .csv. */
+import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
 import { toCsv } from '../../util/csv.js';
 import { join } from 'node:path';
 import { dominanceFromEmbeddings } from '../../experiments/dominance.js';
@@ -13,9 +14,9 @@ export const dominanceCommand: Command = {
   name: 'dominance',
   summary: 'Language dominance: SES of other languages shifted to each target, per layer (Eq. 6, Fig. 7)',
   usage: 'lape dominance --model DIR --parallel FILE [--out DIR]',
-  details: PARALLEL_DETAILS,
+  details: [...PARALLEL_DETAILS, REPORT_DETAIL],
   examples: ['lape dominance --model models/tiny-multilingual --parallel data/corpus/parallel.jsonl --out out'],
-  flags: PARALLEL_FLAGS,
+  flags: { ...PARALLEL_FLAGS, ...REPORT_FLAGS },
   async run(ctx) {
     const run = await embedFromFlags(ctx, 'dominance');
     const res = dominanceFromEmbeddings(run.emb);
@@ -33,6 +34,7 @@ export const dominanceCommand: Command = {
     ctx.log(`  layer  ${res.languages.map((c) => c.padStart(7)).join('')}`);
     for (const l of res.layers) ctx.log(`  ${String(l).padStart(5)}  ${res.languages.map((c) => res.dominance[c]![l]!.toFixed(4).padStart(7)).join('')}`);
     ctx.log(`wrote dominance.json, dominance.csv to ${outDir}`);
+    await refreshReport(ctx, outDir);
     return { out: outDir, layers: res.layers, dominance: json.dominance, groups: res.texts, seconds: run.seconds };
   },
 };

@@ -1,3 +1,5 @@
+import { dirname } from 'node:path';
+import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
 import { LapeError, usageError } from '../../errors.js';
 import { loadStatsSet } from '../../stats/stats-file.js';
 import { lapeSelection } from '../../select/lape.js';
@@ -30,6 +32,7 @@ export const identifyCommand: Command = {
     '--seed S           rs: random seed (default 0)',
     '--base DIR         pv: base checkpoint;  --tuned LANG=DIR  pv: one fine-tuned checkpoint per language',
     '--out FILE         masks JSON; a .safetensors copy is written beside it',
+    REPORT_DETAIL.replace(/ {18}/, ' '.repeat(9)),
   ],
   examples: [
     'lape identify --stats out/stats --out out/masks.json',
@@ -37,6 +40,7 @@ export const identifyCommand: Command = {
     'lape identify --method pv --base base-model --tuned en=ft-en --tuned zh=ft-zh --out masks.pv.json',
   ],
   flags: {
+    ...REPORT_FLAGS,
     stats: { type: 'string', multiple: true },
     method: { type: 'string' },
     'top-rate': { type: 'string' },
@@ -85,6 +89,7 @@ export const identifyCommand: Command = {
     const totals = languageTotals(masks);
     ctx.log(`${method}: ${masks.languages.map((l, k) => `${l} ${totals[k]}`).join(', ')} neurons`);
     ctx.log(`wrote ${out} and ${st}`);
+    await refreshReport(ctx, dirname(out));
     return { method, out, languages: masks.languages, totals, settings: masks.settings };
   },
 };

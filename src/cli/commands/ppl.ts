@@ -2,6 +2,7 @@
  * `lape ppl`: the deactivation perplexity matrix → ppl.json + ppl.csv (docs/outputs.md).
  * Also the flag handling that `lape sweep` shares (evaluation sets, chunking, model, progress).
  */
+import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
 import { toCsv } from '../../util/csv.js';
 import { textTable } from '../tables.js';
 import { join } from 'node:path';
@@ -201,12 +202,13 @@ export const pplCommand: Command = {
     '--masks FILE                 neuron masks (masks.json / .safetensors / the paper\'s .pth)',
     '--deactivate en,zh,...       languages whose neurons get a row (default: every masks language)',
     ...EVAL_DETAILS,
+    REPORT_DETAIL,
   ],
   examples: [
     'lape ppl --model models/tiny-multilingual --masks lape-out/masks.json --eval-dir data/corpus --random-control',
     'lape ppl --model ~/models/Qwen2.5-0.5B --masks masks.json --eval en=en.valid.txt --eval zh=zh.valid.txt --seq-len 512 --max-chunks 20',
   ],
-  flags: { ...EVAL_FLAGS, masks: { type: 'string' }, deactivate: { type: 'string', multiple: true } },
+  flags: { ...EVAL_FLAGS, ...REPORT_FLAGS, masks: { type: 'string' }, deactivate: { type: 'string', multiple: true } },
   async run(ctx) {
     const masksFile = required(ctx, 'masks');
     const out = str(ctx, 'out') ?? DEFAULT_OUT;
@@ -256,6 +258,7 @@ export const pplCommand: Command = {
       writeFileAtomic(csvPath, csvText);
       for (const line of pplTable(m)) ctx.log(line);
       ctx.log(`wrote ${jsonPath}, ${csvPath} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      await refreshReport(ctx, out);
       return { files: [jsonPath, csvPath], ...doc };
     } finally {
       await model.release();

@@ -3,6 +3,7 @@
  * ses.csv; with --masks also the number of language-specific neurons per layer. Also the shared
  * flags and loading for `lape dominance`.
  */
+import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
 import { toCsv } from '../../util/csv.js';
 import { join } from 'node:path';
 import type { ModelSpec } from '../../checkpoint/model-spec.js';
@@ -123,12 +124,12 @@ export const sesCommand: Command = {
   name: 'ses',
   summary: 'Sentence embedding similarity across layers over a parallel set (Fig. 6)',
   usage: 'lape ses --model DIR --parallel FILE [--masks FILE] [--out DIR]',
-  details: [...PARALLEL_DETAILS, '--masks FILE                 also report language-specific neurons per layer'],
+  details: [...PARALLEL_DETAILS, '--masks FILE                 also report language-specific neurons per layer', REPORT_DETAIL],
   examples: [
     'lape ses --model models/tiny-multilingual --parallel data/corpus/parallel.jsonl --out out',
     'lape ses --model M --parallel data/corpus/parallel.jsonl --langs en,zh,ja --max-groups 100 --masks out/masks.json',
   ],
-  flags: { ...PARALLEL_FLAGS, masks: { type: 'string' } },
+  flags: { ...PARALLEL_FLAGS, ...REPORT_FLAGS, masks: { type: 'string' } },
   async run(ctx) {
     const masksPath = str(ctx, 'masks');
     if (masksPath === '') throw usageError('--masks needs a file');
@@ -153,6 +154,7 @@ export const sesCommand: Command = {
     ctx.log(`SES per layer (mean over ${res.pairs.length} language pairs, ${res.texts} groups):`);
     for (const l of res.layers) ctx.log(`  layer ${String(l).padStart(3)}  ${res.ses[l]!.toFixed(4)}${neurons ? `  neurons ${neurons.union[l]}` : ''}`);
     ctx.log(`wrote ses.json, ses.csv to ${outDir}`);
+    await refreshReport(ctx, outDir);
     return { out: outDir, layers: res.layers, ses: json.ses, groups: res.texts, seconds: run.seconds };
   },
 };

@@ -2,6 +2,7 @@
  * `lape steer-eval`: language accuracy of generations without and with steering (Table 4 analogue;
  * Table 5 with --deactivate-source) → steering.json, steering.csv, generations.jsonl.
  */
+import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
 import { basename, join } from 'node:path';
 import { LapeError, usageError } from '../../errors.js';
 import { steerEval, type SteerEvalResult, type SteerSource } from '../../experiments/steering-eval.js';
@@ -44,6 +45,7 @@ export const steerEvalCommand: Command = {
   summary: 'Language accuracy of generation, normal vs steered by language-specific neurons (Tables 4–5)',
   usage: 'lape steer-eval --model DIR --masks FILE --stats PATH --prompts DIR/LANG.txt ... [options]',
   details: [
+    REPORT_DETAIL,
     '--model DIR                  Hugging Face checkpoint folder',
     '--masks FILE                 language-specific neurons',
     '--stats PATH                 activation statistics (mean activation per neuron; repeatable)',
@@ -66,6 +68,7 @@ export const steerEvalCommand: Command = {
     'lape steer-eval --model M --masks masks.json --stats stats --prompts zh=prompts/zh.jsonl --targets en,ja --deactivate-source',
   ],
   flags: {
+    ...REPORT_FLAGS,
     model: { type: 'string' },
     prompts: { type: 'string', multiple: true },
     targets: { type: 'string', multiple: true },
@@ -143,6 +146,7 @@ export const steerEvalCommand: Command = {
       writeFileAtomic(join(outDir, 'generations.jsonl'), generationsJsonl(result));
       for (const line of steeringTable(result)) ctx.log(line);
       ctx.log(`wrote steering.json, steering.csv, generations.jsonl to ${outDir}`);
+      await refreshReport(ctx, outDir);
       return { out: outDir, rows: json.rows, seconds: result.seconds, newTokens: result.newTokens };
     } finally {
       await model.release();

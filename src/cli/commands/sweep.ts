@@ -2,6 +2,7 @@
  * `lape sweep`: PPL change as a function of the LAPE selection ratio for one language's neurons
  * (paper Fig. 4) → sweep.json + sweep.csv (docs/outputs.md).
  */
+import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
 import { toCsv } from '../../util/csv.js';
 import { textTable } from '../tables.js';
 import { join } from 'node:path';
@@ -82,6 +83,7 @@ export const sweepCommand: Command = {
     `--filter-rate F              LAPE filter_rate (default ${DEFAULT_FILTER_RATE})`,
     `--bar-ratio F                LAPE activation_bar_ratio (default ${DEFAULT_BAR_RATIO})`,
     ...EVAL_DETAILS,
+    REPORT_DETAIL,
   ],
   examples: [
     'lape sweep --model models/tiny-multilingual --stats lape-out/stats --lang fr --eval-dir data/corpus',
@@ -89,6 +91,7 @@ export const sweepCommand: Command = {
   ],
   flags: {
     ...EVAL_FLAGS,
+    ...REPORT_FLAGS,
     stats: { type: 'string', multiple: true },
     lang: { type: 'string' },
     ratios: { type: 'string', multiple: true },
@@ -161,6 +164,7 @@ export const sweepCommand: Command = {
       writeFileAtomic(csvPath, csvText);
       for (const line of sweepTable(r)) ctx.log(line);
       ctx.log(`wrote ${jsonPath}, ${csvPath} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      await refreshReport(ctx, out);
       return { files: [jsonPath, csvPath], ...doc };
     } finally {
       await model.release();
