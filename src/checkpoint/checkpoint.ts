@@ -3,7 +3,7 @@
  * tensor (single model.safetensors or a sharded index) validated against the spec, read lazily.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { LapeError } from '../errors.js';
 import { findArchitecture, supportedClassNames } from '../graph/archs/index.js';
 import type { ArchDefinition } from '../graph/archs/arch.js';
@@ -263,8 +263,4 @@ export function openCheckpoint(dir: string): Checkpoint {
       return readTensorF32(headers.get(w.file)!, name);
     },
   };
-}
-
-export function checkpointName(dir: string): string {
-  return basename(dir.replace(/\/+$/, ''));
 }

@@ -32,7 +32,6 @@ export function num(ctx: CommandContext, name: string, fallback: number, check?:
 }
 
 export const positiveInt = (n: number): string | null => (Number.isInteger(n) && n > 0 ? null : 'must be a positive integer');
-export const nonNegativeInt = (n: number): string | null => (Number.isInteger(n) && n >= 0 ? null : 'must be a non-negative integer');
 
 export function bool(ctx: CommandContext, name: string): boolean {
   return ctx.values[name] === true;

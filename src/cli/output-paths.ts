@@ -1,4 +1,5 @@
-import { dirname, join } from 'node:path';
+import { saveMasks } from '../select/masks-io.js';
+import type { NeuronMasks } from '../select/types.js';
 
 /** The sibling of a file with another extension: masks.json → masks.safetensors. */
 export function withExtension(path: string, ext: string): string {
@@ -7,6 +8,10 @@ export function withExtension(path: string, ext: string): string {
   return (dot > slash ? path.slice(0, dot) : path) + ext;
 }
 
-export function sibling(path: string, name: string): string {
-  return join(dirname(path), name);
+/** Writes masks as JSON at `out` and as safetensors beside it; returns the safetensors path. */
+export function writeMasksFiles(out: string, masks: NeuronMasks): string {
+  const st = withExtension(out, '.safetensors');
+  saveMasks(out, masks, 'json');
+  saveMasks(st, masks, 'safetensors');
+  return st;
 }

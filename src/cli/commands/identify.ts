@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
+import { REPORT_FLAGS, refreshReport } from '../report-refresh.js';
 import { LapeError, usageError } from '../../errors.js';
 import { loadStatsSet } from '../../stats/stats-file.js';
 import { lapeSelection } from '../../select/lape.js';
@@ -9,12 +9,11 @@ import { selectRandom } from '../../select/rs.js';
 import { selectPv } from '../../select/pv.js';
 import { languageTotals } from '../../select/masks.js';
 import { openCheckpoint } from '../../checkpoint/checkpoint.js';
-import { saveMasks } from '../../select/masks-io.js';
 import { neuronParameterChange } from '../../checkpoint/parameter-change.js';
 import type { NeuronMasks } from '../../select/types.js';
 import type { Command } from '../command.js';
 import { list, num, required, str } from '../flags.js';
-import { withExtension } from '../output-paths.js';
+import { writeMasksFiles } from '../output-paths.js';
 
 const METHODS = ['lape', 'lap', 'lave', 'rs', 'pv'] as const;
 
@@ -32,7 +31,7 @@ export const identifyCommand: Command = {
     '--seed S           rs: random seed (default 0)',
     '--base DIR         pv: base checkpoint;  --tuned LANG=DIR  pv: one fine-tuned checkpoint per language',
     '--out FILE         masks JSON; a .safetensors copy is written beside it',
-    REPORT_DETAIL.replace(/ {18}/, ' '.repeat(9)),
+    '--no-report        do not rebuild report.html in the output folder',
   ],
   examples: [
     'lape identify --stats out/stats --out out/masks.json',
@@ -83,9 +82,7 @@ export const identifyCommand: Command = {
       else if (method === 'lap') masks = selectLap(stats, { threshold: num(ctx, 'threshold', 0.95) });
       else masks = selectRandom(lapeSelection(stats, opts).result, { seed: num(ctx, 'seed', 0) });
     }
-    saveMasks(out, masks, 'json');
-    const st = withExtension(out, '.safetensors');
-    saveMasks(st, masks, 'safetensors');
+    const st = writeMasksFiles(out, masks);
     const totals = languageTotals(masks);
     ctx.log(`${method}: ${masks.languages.map((l, k) => `${l} ${totals[k]}`).join(', ')} neurons`);
     ctx.log(`wrote ${out} and ${st}`);

@@ -1,10 +1,9 @@
 import { importTangMasks } from '../../select/tang-import.js';
-import { saveMasks } from '../../select/masks-io.js';
 import { languageTotals, uniqueNeuronCount } from '../../select/masks.js';
 import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { list, required, str } from '../flags.js';
-import { withExtension } from '../output-paths.js';
+import { writeMasksFiles } from '../output-paths.js';
 
 export const importTangCommand: Command = {
   name: 'import-tang',
@@ -26,8 +25,7 @@ export const importTangCommand: Command = {
     const masks = importTangMasks(file, langs.length ? { languages: langs } : {});
     const name = str(ctx, 'model-name');
     if (name) masks.settings.modelName = name;
-    saveMasks(out, masks, 'json');
-    saveMasks(withExtension(out, '.safetensors'), masks, 'safetensors');
+    writeMasksFiles(out, masks);
     const totals = languageTotals(masks);
     const unique = uniqueNeuronCount(masks);
     ctx.log(`${masks.layers} layers × ${masks.neurons} neurons; ${unique} unique language-specific neurons`);
