@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '../src/runtime/model.js';
-import type { ModelSpec } from '../src/checkpoint/model-spec.js';
+import type { ModelSpec } from '../src/archs/model-spec.js';
 import { QWEN25_05B, writeSyntheticCheckpoint } from './synthetic-checkpoint.js';
 import { flopsPerCycle, measureClockGHz, measureSgemm, readCpuInfo } from './peak.js';
 

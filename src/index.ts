@@ -1,11 +1,12 @@
 /** lape's library API: load a checkpoint, run hook plans, record, select, experiment. */
 export { LapeError } from './errors.js';
-export { openCheckpoint, specFromConfig, type Checkpoint } from './checkpoint/checkpoint.js';
-export type { ModelSpec } from './checkpoint/model-spec.js';
+export { openCheckpoint, type Checkpoint } from './checkpoint/checkpoint.js';
+export { specFromConfig, FAMILIES } from './archs/index.js';
+export type { ModelSpec } from './archs/model-spec.js';
 export { readSafetensorsHeader, writeSafetensors } from './checkpoint/safetensors.js';
 export { loadTokenizer, type LapeTokenizer } from './tokenizer/tokenizer.js';
 export { loadModel, type Model, type RunResult, type RunOptions, type KvCache } from './runtime/model.js';
-export type { HookPlan } from './runtime/hook-plan.js';
+export type { HookPlan } from './graph/hook-plan.js';
 export type { NeuronPatch, PatchMode } from './runtime/patches.js';
 export type { TokenBatch } from './runtime/batch.js';
 export { tokenChunks, collectChunks } from './corpus/chunks.js';

@@ -103,9 +103,9 @@ test('weight shape that disagrees with config.json', () => {
 test('unsupported architecture lists the supported ones', () => {
   const dir = copyToTemp(LLAMA);
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  cfg.architectures = ['GPTNeoXForCausalLM'];
+  cfg.architectures = ['MambaForCausalLM'];
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
-  throwsLape(() => openCheckpoint(dir), 'config.json', 'GPTNeoXForCausalLM', 'LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM');
+  throwsLape(() => openCheckpoint(dir), 'config.json', 'MambaForCausalLM', 'LlamaForCausalLM', 'BloomForCausalLM', 'OPTForCausalLM', 'PhiForCausalLM', 'Gemma3ForCausalLM');
 });
 
 test('a safetensors file written by lape reads back, and a bad write leaves nothing behind', () => {

@@ -1,6 +1,8 @@
 /**
  * Per-neuron parameter change between a base checkpoint and a fine-tuned one (the PV baseline):
- * for FFN neuron j, ‖Δ‖ over row j of gate/up and column j of down.
+ * for FFN neuron j, ‖Δ‖ over its slice of each FFN matrix — the output row j of gate and up (of
+ * the first projection in plain FFNs), the input column j of down; rows and columns swap for
+ * Conv1D [in, out] weights (GPT-2), and the neuron's bias entries count too.
  */
 import { LapeError } from '../errors.js';
 import { ParameterChangeAccumulator } from '../select/pv.js';
@@ -18,11 +20,18 @@ export function neuronParameterChange(baseDir: string, tunedDir: string, mode: '
     );
   }
   const acc = new ParameterChangeAccumulator(a.numLayers, a.intermediateSize);
+  const outIn = a.weightLayout === 'out-in';
   for (let i = 0; i < a.numLayers; i++) {
-    const w = base.arch.weights.layer(i);
-    acc.add(i, base.readF32(w.gate), tuned.readF32(w.gate), 'rows');
-    acc.add(i, base.readF32(w.up), tuned.readF32(w.up), 'rows');
-    acc.add(i, base.readF32(w.down), tuned.readF32(w.down), 'cols');
+    const wa = base.tensors.layers[i]!;
+    const wb = tuned.tensors.layers[i]!;
+    for (const role of ['gate', 'up', 'down'] as const) {
+      const ra = wa[role];
+      const rb = wb[role];
+      if (!ra || !rb) continue;
+      const intoNeurons = role !== 'down'; // gate/up produce the neurons, down consumes them
+      acc.add(i, base.readF32(ra.weight), tuned.readF32(rb.weight), intoNeurons === outIn ? 'rows' : 'cols');
+      if (intoNeurons && ra.bias && rb.bias) acc.add(i, base.readF32(ra.bias), tuned.readF32(rb.bias), 'vector');
+    }
   }
   return acc.magnitudes(mode);
 }

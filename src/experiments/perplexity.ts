@@ -11,9 +11,9 @@
  * layer patchable — so one ORT session serves the baseline and every deactivation: patch values
  * are run inputs, and no patch is an identity map (act · 1 + 0), which leaves activations exact.
  */
-import type { ModelSpec } from '../checkpoint/model-spec.js';
+import type { ModelSpec } from '../archs/model-spec.js';
 import { LapeError } from '../errors.js';
-import type { HookPlan } from '../runtime/hook-plan.js';
+import type { HookPlan } from '../graph/hook-plan.js';
 import type { Model } from '../runtime/model.js';
 import type { NeuronPatch } from '../runtime/patches.js';
 

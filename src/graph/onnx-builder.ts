@@ -42,6 +42,20 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, elemType, dims));
   }
 
+  /** Makes `value` a graph output called `name`. */
+  expose(value: string, name: string, elemType: ElemType, dims: Dim[]): void {
+    this.op('Identity', [value], {}, name);
+    this.output(name, elemType, dims);
+  }
+
+  get inputNames(): string[] {
+    return this.inputs.map((i) => i.name!);
+  }
+
+  get outputNames(): string[] {
+    return this.outputs.map((o) => o.name!);
+  }
+
   /** Adds a node; returns its first output name (outputs named from `out` or generated). */
   op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string): string {
     return this.opMulti(opType, inputs, 1, attrs, out ? [out] : undefined)[0]!;
@@ -115,15 +129,36 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * Encodes the model, keeping only the nodes and initializers that some output depends on: the
+   * builder may describe the whole model, and a plan that needs only early layers (or no LM head)
+   * gets a graph without the rest. Graph inputs stay declared even when unused.
+   */
   build(graphName: string): Uint8Array {
+    const needed = new Set(this.outputs.map((o) => o.name!));
+    const producer = new Map<string, onnxProto.onnx.INodeProto>();
+    for (const n of this.nodes) for (const o of n.output ?? []) producer.set(o, n);
+    const kept = new Set<onnxProto.onnx.INodeProto>();
+    const stack = [...needed];
+    while (stack.length) {
+      const n = producer.get(stack.pop()!);
+      if (!n || kept.has(n)) continue;
+      kept.add(n);
+      for (const i of n.input ?? []) {
+        if (i && !needed.has(i)) {
+          needed.add(i);
+          stack.push(i);
+        }
+      }
+    }
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'lape',
       opsetImport: [{ domain: '', version: OPSET }],
       graph: {
         name: graphName,
-        node: this.nodes,
-        initializer: this.initializers,
+        node: this.nodes.filter((n) => kept.has(n)),
+        initializer: this.initializers.filter((t) => needed.has(t.name!)),
         input: this.inputs,
         output: this.outputs,
       },

@@ -1,8 +1,10 @@
 /**
- * Turns token sequences into the decoder graph's inputs: padded ids, positions, the additive
- * attention bias (causal + padding + sliding window), token mask, next-token targets.
+ * Turns token sequences into the decoder graph's inputs: padded ids, positions, one additive
+ * attention bias per distinct window (causal + padding + window), key positions (ALiBi), token
+ * mask, next-token targets.
  */
-import type { ModelSpec } from '../checkpoint/model-spec.js';
+import type { ModelSpec } from '../archs/model-spec.js';
+import { attentionWindows, maskInputName } from '../graph/decoder.js';
 import { LapeError } from '../errors.js';
 
 export interface TokenBatch {
@@ -26,7 +28,10 @@ export interface PreparedBatch {
   total: number;
   ids: BigInt64Array;
   positions: BigInt64Array;
-  attnBias: Float32Array;
+  /** Mask input name → [B, 1, 1, T, total] additive bias. */
+  attnBiases: Map<string, Float32Array>;
+  /** [B, total] position of each key (-1 = padding slot). */
+  keyPositions: Float32Array;
   tokenMask: Float32Array;
   targets: BigInt64Array;
   targetMask: Uint8Array;
@@ -60,9 +65,10 @@ export function prepareBatch(batch: TokenBatch, spec: ModelSpec, past?: PastKeys
   const targets = new BigInt64Array(B * T);
   const targetMask = new Uint8Array(B * T);
   const lastIndex = new BigInt64Array(B);
-  const attnBias = new Float32Array(B * T * S).fill(MASKED);
+  const windows = attentionWindows(spec);
+  const biases = windows.map(() => new Float32Array(B * T * S).fill(MASKED));
+  const keyPositions = new Float32Array(B * S);
   const keyPositionsAfter: Int32Array[] = [];
-  const window = spec.slidingWindow;
 
   for (let b = 0; b < B; b++) {
     const row = batch.ids[b]!;
@@ -103,17 +109,22 @@ export function prepareBatch(batch: TokenBatch, spec: ModelSpec, past?: PastKeys
         targetMask[b * T + t] = 1;
       }
     }
-    // Query t sees key s iff the key is real, not in its future, and (Mistral) i - j < window.
+    // Query t sees key s iff the key is real, not in its future, and (windowed layers) i - j < window.
     for (let t = 0; t < T; t++) {
       const q = keyPos[P + t]!;
       if (q < 0) continue;
       const base = (b * T + t) * S;
       for (let s = 0; s < S; s++) {
         const k = keyPos[s]!;
-        if (k >= 0 && k <= q && (window === null || q - k < window)) attnBias[base + s] = 0;
+        if (k < 0 || k > q) continue;
+        windows.forEach((w, n) => {
+          if (w === null || q - k < w) biases[n]![base + s] = 0;
+        });
       }
     }
+    keyPositions.set(keyPos, b * S);
     keyPositionsAfter.push(keyPos);
   }
-  return { B, T, total: S, ids, positions, attnBias, tokenMask, targets, targetMask, lastIndex, keyPositionsAfter };
+  const attnBiases = new Map(windows.map((w, n) => [maskInputName(w), biases[n]!]));
+  return { B, T, total: S, ids, positions, attnBiases, keyPositions, tokenMask, targets, targetMask, lastIndex, keyPositionsAfter };
 }

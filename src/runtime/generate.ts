@@ -14,7 +14,7 @@
  */
 import { LapeError } from '../errors.js';
 import type { LapeTokenizer } from '../tokenizer/tokenizer.js';
-import type { HookPlan } from './hook-plan.js';
+import type { HookPlan } from '../graph/hook-plan.js';
 import type { KvCache, Model, RunResult } from './model.js';
 import type { NeuronPatch } from './patches.js';
 import { Prng, applyRepetitionPenalty, argmax, sampleToken } from './sampling.js';

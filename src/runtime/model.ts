@@ -5,10 +5,10 @@
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
-import type { ModelSpec } from '../checkpoint/model-spec.js';
+import type { ModelSpec } from '../archs/model-spec.js';
 import { LapeError } from '../errors.js';
 import { buildDecoderGraph, type WeightLocation } from '../graph/decoder.js';
-import { planKey, type HookPlan } from './hook-plan.js';
+import { planKey, type HookPlan } from '../graph/hook-plan.js';
 import { identityVectors, patchVectors, type NeuronPatch } from './patches.js';
 import { prepareBatch, type TokenBatch } from './batch.js';
 
@@ -84,7 +84,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
     const key = planKey(plan);
     let s = sessions.get(key);
     if (!s) {
-      const graph = buildDecoderGraph(spec, checkpoint.arch.weights, locate, plan);
+      const graph = buildDecoderGraph(spec, checkpoint.tensors, locate, plan);
       s = ort.InferenceSession.create(graph.bytes, {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
@@ -113,8 +113,9 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
       const feeds: Record<string, ort.Tensor> = {
         input_ids: new ort.Tensor('int64', prep.ids, [B, T]),
         position_ids: new ort.Tensor('int64', prep.positions, [B, T]),
-        attn_bias: new ort.Tensor('float32', prep.attnBias, [B, 1, 1, T, prep.total]),
       };
+      for (const [name, bias] of prep.attnBiases) feeds[name] = new ort.Tensor('float32', bias, [B, 1, 1, T, prep.total]);
+      if (spec.positions === 'alibi') feeds.key_positions = new ort.Tensor('float32', prep.keyPositions, [B, prep.total]);
       if (plan.ffnStats || plan.residMean) feeds.token_mask = new ort.Tensor('float32', prep.tokenMask, [B, T]);
       if (plan.tokenLogprobs) feeds.targets = new ort.Tensor('int64', prep.targets, [B, T]);
       if (plan.logits === 'last') feeds.last_index = new ort.Tensor('int64', prep.lastIndex, [B]);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { ModelSpec } from '../../checkpoint/model-spec.js';
+import type { ModelSpec } from '../../archs/model-spec.js';
 import { LapeError, usageError } from '../../errors.js';
 import {
   STEERING_MODES,

@@ -1,6 +1,7 @@
 import { loadTokenizer } from '../../tokenizer/tokenizer.js';
 import { usageError } from '../../errors.js';
 import { openCheckpoint } from '../../checkpoint/checkpoint.js';
+import { describeStructure } from '../../archs/describe.js';
 import type { Command } from '../command.js';
 
 export interface ModelInfo {
@@ -18,6 +19,10 @@ export interface ModelInfo {
   dtype: string;
   tokenizer: string;
   tokenizerVocab: number | null;
+  /** Structural choices in words (norm, positions, attention, FFN, layout, biases, extras). */
+  structure: Record<string, string>;
+  /** Stored tensors deliberately not used (causal-mask buffers, a vision tower…). */
+  ignoredTensors: number;
 }
 
 /** The facts `lape info` prints (also used by reports). */
@@ -48,6 +53,8 @@ export function modelInfo(dir: string): ModelInfo {
     dtype: ck.dtypes.join('+'),
     tokenizer,
     tokenizerVocab,
+    structure: Object.fromEntries(describeStructure(s)),
+    ignoredTensors: ck.tensors.ignored.length,
   };
 }
 
@@ -81,7 +88,9 @@ export const infoCommand: Command = {
       ['parameters', `${info.parameters} (${human(info.parameters)})`],
       ['weights', `${info.dtype}, ${(info.weightBytes / 2 ** 20).toFixed(1)} MiB`],
       ['tokenizer', info.tokenizerVocab === null ? info.tokenizer : `${info.tokenizer}, ${info.tokenizerVocab} tokens`],
+      ...Object.entries(info.structure),
     ];
+    if (info.ignoredTensors) rows.push(['not used', `${info.ignoredTensors} stored tensors (buffers or other modalities)`]);
     const w = Math.max(...rows.map((r) => r[0].length));
     for (const [k, v] of rows) ctx.log(`${k.padEnd(w)}  ${v}`);
     return info;

@@ -6,7 +6,7 @@ import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js
 import { toCsv } from '../../util/csv.js';
 import { textTable } from '../tables.js';
 import { join } from 'node:path';
-import type { ModelSpec } from '../../checkpoint/model-spec.js';
+import type { ModelSpec } from '../../archs/model-spec.js';
 import { usageError } from '../../errors.js';
 import { diagonalDominance, pplMatrix, type PplMatrix } from '../../experiments/deactivation.js';
 import { defaultBatchSize } from '../../experiments/perplexity.js';

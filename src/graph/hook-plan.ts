@@ -1,11 +1,13 @@
 /**
  * A hook plan says what a forward pass captures and which layers it may patch. Each distinct
- * plan compiles into its own ONNX graph and session (cached); patch *values* are run inputs, so
- * changing which neurons are patched never rebuilds anything.
+ * plan compiles (src/graph/hooks.ts) into its own ONNX graph and session; patch *values* are run
+ * inputs, so changing which neurons are patched never rebuilds anything.
  *
- * Hook names follow TransformerLens: blocks.{i}.mlp.hook_pre (gate projection output),
+ * Hook names follow TransformerLens: hook_embed (the token embedding lookup),
+ * blocks.{i}.hook_resid_pre (what enters block i), blocks.{i}.mlp.hook_pre (input of the FFN
+ * activation: the gate projection of GLU families, the first FFN projection of plain ones),
  * blocks.{i}.mlp.hook_act (act_fn(hook_pre), where patches apply), blocks.{i}.mlp.hook_post
- * (what enters the down projection), blocks.{i}.hook_resid_post, hook_embed.
+ * (what enters the down projection), blocks.{i}.hook_resid_post.
  */
 export interface HookPlan {
   /** Per layer and FFN neuron over valid tokens: count(hook_act > 0), sum(hook_act), sum(hook_act²). */
@@ -42,7 +44,7 @@ export function planNeedsHead(plan: HookPlan): boolean {
   return !!plan.tokenLogprobs || plan.logits !== undefined;
 }
 
-const HOOK_RE = /^(?:blocks\.(\d+)\.(mlp\.hook_pre|mlp\.hook_act|mlp\.hook_post|hook_resid_post)|hook_embed)$/;
+const HOOK_RE = /^(?:blocks\.(\d+)\.(mlp\.hook_pre|mlp\.hook_act|mlp\.hook_post|hook_resid_pre|hook_resid_post)|hook_embed)$/;
 
 /** Parses a hook name; returns null if it is not one lape knows. */
 export function parseHookName(name: string): { layer: number | null; point: string } | null {
