@@ -59,6 +59,10 @@ test('absent keys take the HF config class defaults of that family', () => {
   assert.equal(drop('gpt-neox', 'hidden_act').activation, 'gelu');
   assert.equal(drop('gemma2', 'attn_logit_softcapping').attnSoftcap, 50);
   assert.equal(drop('gemma3', 'attn_logit_softcapping').attnSoftcap, null);
+  // Gemma 1's released configs say hidden_act "gelu" for the tanh approximation (transformers 5's reading).
+  const gemmaAct = (extra: Record<string, unknown>) => specFromConfig({ ...config('gemma'), hidden_activation: null, ...extra }, 'config.json').spec.activation;
+  assert.equal(gemmaAct({ hidden_act: 'gelu' }), 'gelu_tanh');
+  assert.equal(gemmaAct({ hidden_act: 'gelu', hidden_activation: 'gelu' }), 'gelu');
   const bloom = specFromConfig(config('bloom'), 'config.json').spec;
   assert.equal(bloom.activation, 'gelu_tanh'); // BloomGelu, although config.json names no activation
   assert.equal(bloom.positions, 'alibi');

@@ -55,7 +55,11 @@ const SANDWICH_NAMES: TensorNames = {
   },
 };
 
-/** Gemma 1 (GemmaConfig: the MLP uses hidden_act; hidden_activation is not read by HF's model). */
+/**
+ * Gemma 1. Released configs say `hidden_act: "gelu"` although the model was trained with the tanh
+ * approximation; transformers 5 maps that legacy value to gelu_pytorch_tanh (4.57's GemmaMLP used
+ * it literally), and `hidden_activation`, where given, names the activation outright.
+ */
 export const gemma: Family = {
   key: 'gemma',
   classNames: ['GemmaForCausalLM'],
@@ -65,7 +69,9 @@ export const gemma: Family = {
     return {
       ...base,
       layers: uniformLayers(base.numLayers, { window: null, rope, attnScale: base.headDim ** -0.5 }),
-      activation: activationFrom(c, 'hidden_act', 'gelu_pytorch_tanh'),
+      activation: c.has('hidden_activation') || c.str('hidden_act', 'gelu_pytorch_tanh') !== 'gelu'
+        ? activationFrom(c, ['hidden_activation', 'hidden_act'], 'gelu_pytorch_tanh')
+        : 'gelu_tanh',
       bias: { qkv: c.bool('attention_bias', false), o: c.bool('attention_bias', false), ffn: false, lmHead: false },
     };
   },
