@@ -163,9 +163,10 @@ test('help is generated from the declarations: every option, its default, its co
     for (const m of mentioned) if (!declared.has(m) && !c.refuses?.[m]) assert.fail(`lape ${c.name} --help mentions --${m}, which it does not declare`);
     assert.ok(help.includes(`Usage: ${usageLine(c)}`));
   }
-  const id = commandHelp(cmd('identify'));
-  assert.match(id, /--threshold X +absolute activation probability a language needs \(only with --method lap; default 0\.95\)/);
-  assert.match(id, /--out FILE +masks JSON; masks \.safetensors is written beside it \(required\)/);
+  const idOpt = (n: string) => commandOptions(cmd('identify')).find((o) => o.name === n)!;
+  assert.equal(optionText(idOpt('threshold')), 'absolute activation probability a language needs (only with --method lap; default 0.95)');
+  assert.equal(optionText(idOpt('out')), 'masks JSON; masks .safetensors is written beside it (required)');
+  assert.match(commandHelp(cmd('identify')), /\n  --threshold X {2,}absolute activation/);
 });
 
 /** Splits an example command line like a shell would (double quotes, backslash-newline). */
