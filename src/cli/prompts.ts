@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { LapeError, usageError } from '../errors.js';
+import { jsonObjectLine } from '../util/jsonl.js';
 
 export interface PromptRecord {
   prompt: string;
@@ -26,14 +27,7 @@ export function readPromptFile(path: string): PromptRecord[] {
   const isJsonl = path.endsWith('.jsonl') || nonBlank.every(({ l }) => l.trimStart().startsWith('{'));
   if (!isJsonl) return nonBlank.map(({ l }) => ({ prompt: l }));
   return nonBlank.map(({ l, i }) => {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(l);
-    } catch (e) {
-      throw new LapeError(`line ${i + 1} is not valid JSON (${(e as Error).message})`, path);
-    }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new LapeError(`line ${i + 1} is not a JSON object`, path);
-    const o = obj as Record<string, unknown>;
+    const o = jsonObjectLine(l, i + 1, path);
     const key = typeof o.prompt === 'string' ? 'prompt' : typeof o.text === 'string' ? 'text' : null;
     if (!key) throw new LapeError(`line ${i + 1} has no string "prompt" (or "text") field`, path);
     const { [key]: prompt, ...meta } = o;
