@@ -13,8 +13,8 @@ import { group, opt, requiredOption, variant, type Option } from '../options/opt
 import { MASKS, STATS } from './common.js';
 
 export const STEER_STATS = variant(STATS, { help: 'activation statistics (the mean activations): a folder of LANG.safetensors, or files' });
-export const ACTIVATE = opt.list('activate', { metavar: 'LANG', help: 'steer towards LANG: its neurons get its mean activation' });
-export const DEACTIVATE = opt.list('deactivate', { metavar: 'LANG', help: "zero LANG's neurons (applied before --activate)" });
+export const ACTIVATE = opt.list('activate', { metavar: 'L,...', help: 'steer towards each language: its neurons get its mean activation' });
+export const DEACTIVATE = opt.list('deactivate', { metavar: 'L,...', help: "zero these languages' neurons (applied before --activate)" });
 export const MODE = opt.enum('mode', STEERING_MODES, {
   default: 'set' as SteeringMode,
   help: 'set: value := mean (the paper); add: value += alpha·mean;\ndiffmean: value += alpha·(mean(LANG) − mean of the other languages)',
