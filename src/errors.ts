@@ -18,3 +18,21 @@ export class LapeError extends Error {
 export function usageError(message: string): LapeError {
   return new LapeError(message, undefined, 2);
 }
+
+/**
+ * A bad value for a parameter of a library function, or input that does not fit a parameter's
+ * setting. `param` is the parameter's name in the library's options (e.g. `topRate`), so a caller
+ * can point at its own spelling of it (the CLI maps it to a flag). The message names no flag.
+ * `fault`: 'value' = the value itself is invalid; 'data' = the input does not fit the setting, and
+ * changing the parameter is the remedy.
+ */
+export class ParamError extends LapeError {
+  constructor(
+    message: string,
+    readonly param: string,
+    readonly fault: 'value' | 'data' = 'value',
+  ) {
+    super(message);
+    this.name = 'ParamError';
+  }
+}

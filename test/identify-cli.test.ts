@@ -27,7 +27,9 @@ test('identify writes JSON and safetensors masks for every method; rs keeps LAPE
   const sizes: Record<string, number[][]> = {};
   for (const method of ['lape', 'lap', 'lave', 'rs']) {
     const out = join(dir, `masks.${method}.json`);
-    const r = runCli(['identify', '--stats', join(dir, 'stats'), '--method', method, '--top-rate', '0.05', '--threshold', '0.5', '--out', out, '--json']);
+    // --threshold applies only to lap, --top-rate only to the others (an inapplicable option is an error).
+    const knob = method === 'lap' ? ['--threshold', '0.5'] : ['--top-rate', '0.05'];
+    const r = runCli(['identify', '--stats', join(dir, 'stats'), '--method', method, ...knob, '--out', out, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
     assert.deepEqual(summary.languages, ['en', 'fr', 'zh']);
@@ -64,6 +66,11 @@ test('import-tang reproduces the released LLaMA-2-7B totals', () => {
   assert.equal(s.unique, 3523);
   assert.deepEqual(s.totals, [95, 583, 1022, 838, 836, 1068, 582]);
   assert.ok(existsSync(out.replace(/\.json$/, '.safetensors')));
+  // It says so, and refreshes the folder's report like identify.
+  const said = runCli(['import-tang', repoPath('test/fixtures/tang2024/LLaMA-2-7B.neuron.pth'), '--out', join(dir, 'tang', 'masks.json')]);
+  assert.equal(said.code, 0, said.stderr);
+  assert.match(said.stdout, /wrote .*tang\/masks\.json and .*tang\/masks\.safetensors/);
+  assert.ok(existsSync(join(dir, 'tang', 'report.html')));
 });
 
 test('pv finds the neurons whose parameters a fine-tune changed', () => {
@@ -98,7 +105,7 @@ test('bad usage and bad statistics', () => {
   const one = runCli(['identify', '--stats', join(stats, 'en.safetensors'), '--out', join(dir, 'x.json')]);
   assert.equal(one.code, 1);
   assert.match(one.stderr, /at least two languages/);
-  const notStats = runCli(['identify', '--stats', join(dir, 'masks.lape.safetensors'), join(stats, 'en.safetensors'), '--out', join(dir, 'x.json')]);
+  const notStats = runCli(['identify', '--stats', `${join(dir, 'masks.lape.safetensors')},${join(stats, 'en.safetensors')}`, '--out', join(dir, 'x.json')]);
   assert.equal(notStats.code, 1);
   assert.match(notStats.stderr, /masks\.lape\.safetensors: not a lape statistics file/);
   assert.ok(!existsSync(join(dir, 'x.json')));

@@ -85,8 +85,11 @@ test('shards merge to the unsharded statistics (counts up to borderline tokens)'
   const dir = tempDir();
   const common = [...base, '--tokens', '6400'];
   assert.equal(runCli([...common, '--out', join(dir, 'all.safetensors')]).code, 0);
+  // Shards with another batch size (an option takes one value, once: replace it rather than repeat it).
+  const sharded = [...common];
+  sharded[sharded.indexOf('--batch-size') + 1] = '3';
   for (const s of ['0/3', '1/3', '2/3']) {
-    const r = runCli([...common, '--shard', s, '--batch-size', '3', '--out', join(dir, `s${s[0]}.safetensors`)]);
+    const r = runCli([...sharded, '--shard', s, '--out', join(dir, `s${s[0]}.safetensors`)]);
     assert.equal(r.code, 0, r.stderr);
   }
   const m = runCli(['merge', join(dir, 's2.safetensors'), join(dir, 's0.safetensors'), join(dir, 's1.safetensors'), '--out', join(dir, 'merged.safetensors')]);

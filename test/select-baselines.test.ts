@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LapeError } from '../src/errors.js';
+import { LapeError, ParamError } from '../src/errors.js';
 import type { LangStats } from '../src/stats/types.js';
 import { selectLap } from '../src/select/lap.js';
 import { laveSelection, selectLave } from '../src/select/lave.js';
@@ -39,7 +39,7 @@ test('LAP: p > threshold per language, absolute, strict', () => {
   assert.deepEqual(m.masks, [[[0], [0, 2]], [[0, 2], []]]); // 0.95 is not > 0.95; 190/200 would not be either
   assert.equal(m.settings.threshold, 0.95);
   assert.deepEqual(selectLap(stats, { threshold: 0.5 }).masks, [[[0, 1], [0, 2]], [[0, 2], [2]]]);
-  assert.throws(() => selectLap(stats, { threshold: 1 }), (e: unknown) => e instanceof LapeError && e.exitCode === 2);
+  assert.throws(() => selectLap(stats, { threshold: 1 }), (e: unknown) => e instanceof ParamError && e.param === 'threshold' && !e.message.includes('--'));
 });
 
 test('LAVE: entropy over clamped mean activations', () => {

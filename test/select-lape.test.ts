@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { LapeError } from '../src/errors.js';
+import { LapeError, ParamError } from '../src/errors.js';
 import { lapeSelection, selectLape } from '../src/select/lape.js';
 import { pyRound, quantileRank } from '../src/select/entropy.js';
 import type { LangStats } from '../src/stats/types.js';
@@ -115,16 +115,17 @@ test('top-rate rounding follows Python round (half to even)', () => {
   assert.equal(m.settings.thresholdEntropy, undefined);
 });
 
-test('bad knobs are usage errors naming the flag', () => {
+test('bad knobs are errors naming the parameter (the CLI maps it to its flag)', () => {
   const stats = [mkStats('a', 1, 2, 10, [1, 2]), mkStats('b', 1, 2, 10, [2, 1])];
+  const param = (name: string) => (e: unknown): boolean => e instanceof ParamError && e.param === name && !e.message.includes('--');
   for (const topRate of [0, -0.1, 1.5, NaN]) {
-    assert.throws(() => selectLape(stats, { topRate }), (e: unknown) => e instanceof LapeError && e.exitCode === 2 && e.file === '--top-rate');
+    assert.throws(() => selectLape(stats, { topRate }), param('topRate'));
   }
   assert.doesNotThrow(() => selectLape(stats, { topRate: 1 }));
   for (const filterRate of [1, -0.5, NaN]) {
-    assert.throws(() => selectLape(stats, { filterRate }), (e: unknown) => e instanceof LapeError && e.file === '--filter-rate');
+    assert.throws(() => selectLape(stats, { filterRate }), param('filterRate'));
   }
-  assert.throws(() => selectLape(stats, { barRatio: 1 }), (e: unknown) => e instanceof LapeError && e.file === '--bar-ratio');
+  assert.throws(() => selectLape(stats, { barRatio: 1 }), param('barRatio'));
 });
 
 test('bad statistics are rejected with the language named', () => {

@@ -1,15 +1,25 @@
 /**
- * The shape of a lape command: flags declared as data (parsed by node:util parseArgs), a help
- * text with examples, and an async run that returns a JSON-able summary for --json.
+ * The shape of a lape command: its options as declared groups (src/cli/options/), positional
+ * arguments, examples, and an async run that returns a JSON-able summary for --json. Help text and
+ * parsing are generated from the declarations; a command reads values only via `ctx.get(option)`.
  */
-import type { ParseArgsConfig } from 'node:util';
+import type { AnyOption, Option, OptionGroup } from './options/option.js';
 
-export type FlagSpec = NonNullable<ParseArgsConfig['options']>;
+export interface Positionals {
+  /** Shown in usage and errors: `FILE.neuron.pth`, `SHARD.safetensors...`. */
+  metavar: string;
+  help: string;
+  min: number;
+  /** Infinity = any number. */
+  max: number;
+}
 
 export interface CommandContext {
-  /** Parsed flag values. */
-  values: Record<string, string | boolean | string[] | undefined>;
-  /** Positional arguments. */
+  /** The value of a declared option: parsed, defaulted, validated. Reading an undeclared option is a bug (throws). */
+  get<R>(option: Option<unknown, R>): R;
+  /** Whether the option was given on the command line. */
+  given(option: AnyOption): boolean;
+  /** Positional arguments (already checked against the command's `positionals`). */
   positionals: string[];
   quiet: boolean;
   json: boolean;
@@ -20,10 +30,15 @@ export interface CommandContext {
 export interface Command {
   name: string;
   summary: string;
-  usage: string;
-  /** Lines shown under "Options:"; flags are documented here, not derived. */
-  details: string[];
-  examples: string[];
-  flags: FlagSpec;
+  /** Option groups, in the order help shows them (the global options are added by the parser). */
+  options: readonly OptionGroup[];
+  positionals?: Positionals;
+  /** Sets of options of which exactly one must be given (usage shows `(--a X | --b Y)`). */
+  oneOf?: ReadonlyArray<readonly string[]>;
+  /** For option names a user may try that this command deliberately lacks: the reason, shown instead of "unknown option". */
+  refuses?: Readonly<Record<string, string>>;
+  /** Free-text lines printed after the options. */
+  notes?: readonly string[];
+  examples: readonly string[];
   run(ctx: CommandContext): Promise<unknown>;
 }

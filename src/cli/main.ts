@@ -1,15 +1,14 @@
 #!/usr/bin/env node
 /**
- * lape CLI entry: `lape <command> [flags]`. Exit codes: 0 ok, 1 failure, 2 bad usage.
+ * lape CLI entry: `lape <command> [options]`. Exit codes: 0 ok, 1 failure, 2 bad usage.
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { LapeError } from '../errors.js';
 import { LAPE_VERSION } from '../version.js';
-import type { Command } from './command.js';
-import { commandContext } from './context.js';
+import { commandHelp, usageLine } from './options/help.js';
+import { commandContext, mapLibraryError, suggest } from './options/parse.js';
 import { COMMANDS, findCommand } from './registry.js';
-
 
 function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -26,20 +25,6 @@ function topHelp(): string {
   ].join('\n');
 }
 
-function commandHelp(c: Command): string {
-  return [
-    `${c.summary}`,
-    '',
-    `Usage: ${c.usage}`,
-    ...(c.details.length ? ['', 'Options:', ...c.details.map((d) => `  ${d}`)] : []),
-    '  --quiet, -q   no progress output',
-    '  --json        print a JSON summary on stdout',
-    '',
-    'Examples:',
-    ...c.examples.map((e) => `  ${e}`),
-  ].join('\n');
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -52,7 +37,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = findCommand(name);
   if (!cmd) {
-    console.error(`lape: unknown command "${name}"\n\n${topHelp()}`);
+    const s = suggest(name, COMMANDS.map((c) => c.name));
+    console.error(`lape: unknown command "${name}"${s ? `; did you mean ${s}?` : ''}\n\n${topHelp()}`);
     return 2;
   }
   try {
@@ -61,13 +47,18 @@ export async function main(argv: string[]): Promise<number> {
       console.log(commandHelp(cmd));
       return 0;
     }
-    const summary = await cmd.run(ctx);
+    let summary: unknown;
+    try {
+      summary = await cmd.run(ctx);
+    } catch (e) {
+      throw mapLibraryError(cmd, e);
+    }
     if (ctx.json) console.log(JSON.stringify(summary ?? {}, null, 2));
     return 0;
   } catch (e) {
     if (e instanceof LapeError) {
       console.error(`lape ${name}: ${e.message}`);
-      if (e.exitCode === 2) console.error(`Usage: ${cmd.usage}   (lape ${name} --help)`);
+      if (e.exitCode === 2) console.error(`Usage: ${usageLine(cmd)}   (lape ${name} --help)`);
       return e.exitCode;
     }
     console.error(`lape ${name}: internal error: ${(e as Error).stack ?? e}`);
@@ -78,12 +69,12 @@ export async function main(argv: string[]): Promise<number> {
 // Run only as the program (not when imported, e.g. by lape demo or tests).
 if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    console.error(e);
-    process.exitCode = 1;
-  },
-);
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { LapeError } from '../errors.js';
+import { jsonObjectLine } from '../util/jsonl.js';
 
 export interface ParallelSet {
   /** Languages, in the order asked for (default: the first group's language keys). */
@@ -28,14 +29,7 @@ export function loadParallel(path: string, opts: { languages?: string[]; maxGrou
   const rows: Array<{ line: number; obj: Record<string, unknown> }> = [];
   text.split('\n').forEach((raw, i) => {
     if (raw.trim() === '') return;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(raw);
-    } catch (e) {
-      throw new LapeError(`line ${i + 1} is not valid JSON (${(e as Error).message})`, path);
-    }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new LapeError(`line ${i + 1} is not a JSON object`, path);
-    rows.push({ line: i + 1, obj: obj as Record<string, unknown> });
+    rows.push({ line: i + 1, obj: jsonObjectLine(raw, i + 1, path) });
   });
   if (rows.length === 0) throw new LapeError('the parallel file holds no groups', path);
   const languages =

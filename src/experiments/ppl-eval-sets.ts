@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { collectChunks } from '../corpus/chunks.js';
-import { LapeError } from '../errors.js';
+import { LapeError, ParamError } from '../errors.js';
 import type { LapeTokenizer } from '../tokenizer/tokenizer.js';
 
 export interface EvalSpec {
@@ -30,13 +30,13 @@ export function evalSpecsFromDir(dir: string, split: string, langs: readonly str
 
 /** Checks language codes: non-empty, unique, each with at least one file. */
 export function checkEvalSpecs(specs: readonly EvalSpec[]): void {
-  if (specs.length === 0) throw new LapeError('no evaluation sets given (use --eval lang=FILE or --eval-dir)', '--eval', 2);
+  if (specs.length === 0) throw new ParamError('no evaluation sets given', 'evalSets');
   const seen = new Set<string>();
   for (const s of specs) {
-    if (!s.lang) throw new LapeError('an evaluation set has an empty language code', '--eval', 2);
-    if (seen.has(s.lang)) throw new LapeError(`language "${s.lang}" is given twice`, '--eval', 2);
+    if (!s.lang) throw new ParamError('an evaluation set has an empty language code', 'evalSets');
+    if (seen.has(s.lang)) throw new ParamError(`language "${s.lang}" is given twice`, 'evalSets');
     seen.add(s.lang);
-    if (s.files.length === 0) throw new LapeError(`language "${s.lang}" has no files`, '--eval', 2);
+    if (s.files.length === 0) throw new ParamError(`language "${s.lang}" has no files`, 'evalSets');
   }
 }
 

@@ -6,7 +6,7 @@
  * embedParallel). SES of a language pair at layer l = mean over aligned groups of the cosine
  * similarity of the two texts' embeddings; the layer's SES = mean over all language pairs.
  */
-import { LapeError } from '../errors.js';
+import { LapeError, ParamError } from '../errors.js';
 import type { Model } from '../runtime/model.js';
 import type { NeuronMasks } from '../select/types.js';
 import type { LapeTokenizer } from '../tokenizer/tokenizer.js';
@@ -119,8 +119,10 @@ export async function embedParallel(
       if (opts.maxTokens !== undefined) row = row.slice(0, opts.maxTokens);
       if (row.length === 0) throw new LapeError(`group ${JSON.stringify(set.groups[t])} "${lang}" text encodes to no tokens`);
       if (row.length > maxPos) {
-        throw new LapeError(
-          `group ${JSON.stringify(set.groups[t])} "${lang}" text has ${row.length} tokens, longer than the model's context (${maxPos}); use a token limit (--max-tokens)`,
+        throw new ParamError(
+          `group ${JSON.stringify(set.groups[t])} "${lang}" text has ${row.length} tokens, longer than the model's context (${maxPos}); use a token limit`,
+          'maxTokens',
+          'data',
         );
       }
       return row;

@@ -5,7 +5,7 @@
  * Changes are relative to the unmodified model (evaluated once, also when 0 is not a ratio).
  * With randomControl each ratio also gets a seeded random set of the same per-layer sizes.
  */
-import { LapeError } from '../errors.js';
+import { LapeError, ParamError } from '../errors.js';
 import type { Model } from '../runtime/model.js';
 import { DEFAULT_BAR_RATIO, DEFAULT_FILTER_RATE } from '../select/entropy.js';
 import { checkStats, selectLape } from '../select/lape.js';
@@ -64,11 +64,11 @@ export interface SweepResult {
 
 /** Ratios must be numbers in [0, 1], without duplicates. */
 export function checkRatios(ratios: readonly number[]): void {
-  if (ratios.length === 0) throw new LapeError('no ratios given', '--ratios', 2);
+  if (ratios.length === 0) throw new ParamError('no ratios given', 'ratios');
   const seen = new Set<number>();
   for (const r of ratios) {
-    if (typeof r !== 'number' || !(r >= 0 && r <= 1)) throw new LapeError(`every ratio must be a number in [0, 1], got ${r}`, '--ratios', 2);
-    if (seen.has(r)) throw new LapeError(`ratio ${r} is given twice`, '--ratios', 2);
+    if (typeof r !== 'number' || !(r >= 0 && r <= 1)) throw new ParamError(`every ratio must be a number in [0, 1], got ${r}`, 'ratios');
+    if (seen.has(r)) throw new ParamError(`ratio ${r} is given twice`, 'ratios');
     seen.add(r);
   }
 }

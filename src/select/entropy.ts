@@ -12,7 +12,7 @@
  * ones than asked for), and languages that receive no neuron are kept (the official `bincount`
  * split drops trailing empty languages).
  */
-import { LapeError } from '../errors.js';
+import { LapeError, ParamError } from '../errors.js';
 
 export interface EntropySelectOptions {
   /** Share of all L·I neurons to select, in (0, 1]. Default 0.01. */
@@ -79,13 +79,13 @@ export function resolveEntropyOptions(opts: EntropySelectOptions = {}): Resolved
   const filterRate = opts.filterRate ?? DEFAULT_FILTER_RATE;
   const barRatio = opts.barRatio ?? DEFAULT_BAR_RATIO;
   if (typeof topRate !== 'number' || !(topRate > 0 && topRate <= 1)) {
-    throw new LapeError(`top rate must be a number in (0, 1], got ${String(topRate)}`, '--top-rate', 2);
+    throw new ParamError(`top rate must be a number in (0, 1], got ${String(topRate)}`, 'topRate');
   }
   if (typeof filterRate !== 'number' || !(filterRate >= 0 && filterRate < 1)) {
-    throw new LapeError(`filter rate must be a number in [0, 1), got ${String(filterRate)}`, '--filter-rate', 2);
+    throw new ParamError(`filter rate must be a number in [0, 1), got ${String(filterRate)}`, 'filterRate');
   }
   if (typeof barRatio !== 'number' || !(barRatio >= 0 && barRatio < 1)) {
-    throw new LapeError(`activation bar ratio must be a number in [0, 1), got ${String(barRatio)}`, '--bar-ratio', 2);
+    throw new ParamError(`activation bar ratio must be a number in [0, 1), got ${String(barRatio)}`, 'barRatio');
   }
   return { topRate, filterRate, barRatio };
 }

@@ -3,7 +3,7 @@
  * when its activation probability in k is above an absolute threshold, p = count_k / tokens_k >
  * threshold (default 0.95). A neuron may belong to several languages; no entropy, no quantiles.
  */
-import { LapeError } from '../errors.js';
+import { ParamError } from '../errors.js';
 import type { LangStats } from '../stats/types.js';
 import type { NeuronMasks } from './types.js';
 import { activationProbabilities } from './lape.js';
@@ -16,7 +16,7 @@ export interface LapOptions {
 export function selectLap(stats: readonly LangStats[], options: LapOptions = {}): NeuronMasks {
   const threshold = options.threshold ?? 0.95;
   if (typeof threshold !== 'number' || !(threshold >= 0 && threshold < 1)) {
-    throw new LapeError(`LAP threshold must be a number in [0, 1), got ${String(threshold)}`, '--threshold', 2);
+    throw new ParamError(`LAP threshold must be a number in [0, 1), got ${String(threshold)}`, 'threshold');
   }
   const probs = activationProbabilities(stats);
   const { layers, neurons } = stats[0]!;

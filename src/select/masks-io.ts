@@ -222,7 +222,7 @@ export function saveMasks(path: string, masks: NeuronMasks, format?: MasksFileFo
   const fmt = format ?? masksFormatOf(path);
   if (fmt === 'json') saveMasksJson(path, masks);
   else if (fmt === 'safetensors') saveMasksSafetensors(path, masks);
-  else throw new LapeError('cannot tell the masks format: use a .json or .safetensors file name', path, 2);
+  else throw new LapeError('cannot tell the masks format: use a .json or .safetensors file name', path);
 }
 
 /**

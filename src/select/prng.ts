@@ -2,7 +2,7 @@
  * A small seeded PRNG: xoshiro128** (Blackman & Vigna) on four 32-bit words, seeded by
  * splitmix64 from a 64-bit seed. Same seed → same sequence on every platform.
  */
-import { LapeError } from '../errors.js';
+import { ParamError } from '../errors.js';
 
 const MASK64 = (1n << 64n) - 1n;
 
@@ -23,7 +23,7 @@ export class Xoshiro128 {
 
   /** seed: any safe integer (negative values are taken modulo 2^64). */
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed)) throw new LapeError(`seed must be an integer, got ${seed}`, '--seed', 2);
+    if (!Number.isSafeInteger(seed)) throw new ParamError(`seed must be an integer, got ${seed}`, 'seed');
     let st = BigInt.asUintN(64, BigInt(seed));
     let a: bigint;
     let b: bigint;

@@ -141,7 +141,7 @@ export function importTangMasksFromBytes(bytes: Buffer, file: string, options: T
   if (options.neurons !== undefined) {
     neurons = options.neurons;
     if (!Number.isSafeInteger(neurons) || neurons <= maxIndex) {
-      throw new LapeError(`--neurons ${neurons} is too small: the file has neuron index ${maxIndex}`, file);
+      throw new LapeError(`FFN size (neurons) ${neurons} is too small: the file has neuron index ${maxIndex}`, file);
     }
   } else if (known && known.layers === layers && maxIndex < known.neurons) {
     neurons = known.neurons;

@@ -10,15 +10,19 @@ import { LapeError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command, CommandContext } from '../command.js';
-import { commandContext } from '../context.js';
+import { LANGS, SEQ_LEN } from '../groups/common.js';
+import { MODEL_DIR, MODEL_GROUP, THREADS, forwardArgs } from '../groups/model.js';
+import { outDir } from '../groups/output.js';
+import { TOP_RATE } from '../groups/selection.js';
+import { modelInfo } from '../model-info.js';
+import { group, opt, optionalOption, variant, withDefault } from '../options/option.js';
+import { commandContext, commandOptions, mapLibraryError } from '../options/parse.js';
 import { findCommand } from '../registry.js';
-import { bool, list, num, positiveInt, str } from '../flags.js';
-import { modelInfo } from './info.js';
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const DEMO_MODEL = join(PACKAGE_ROOT, 'models', 'tiny-multilingual');
 export const DEMO_CORPUS = join(PACKAGE_ROOT, 'data', 'corpus');
-export const DEMO_LANGS = ['en', 'zh', 'fr', 'es', 'vi', 'id', 'ja'];
+export const DEMO_LANG_LIST = ['en', 'zh', 'fr', 'es', 'vi', 'id', 'ja'];
 
 interface Stage {
   name: string;
@@ -33,53 +37,47 @@ function quote(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`;
 }
 
+const DEMO_OUT = outDir('./lape-demo');
+const DEMO_MODEL_DIR = withDefault(optionalOption(MODEL_DIR), DEMO_MODEL, 'the embedded tiny multilingual Llama');
+/** The model group with the embedded model as default; its other options are passed on to every model step. */
+const DEMO_MODEL_GROUP = group('Model', DEMO_MODEL_DIR, ...MODEL_GROUP.options.filter((o) => o.name !== MODEL_DIR.name));
+const CORPUS_DIR = opt.path('corpus-dir', { metavar: 'DIR', default: DEMO_CORPUS, defaultText: 'embedded', help: 'corpus folder with LANG.train.txt / LANG.valid.txt / parallel.jsonl' });
+const DEMO_LANGS = variant(withDefault(LANGS, DEMO_LANG_LIST), { help: 'languages' });
+const TOKENS = opt.int('tokens', { default: 65536, help: 'training tokens recorded per language' });
+const DEMO_SEQ_LEN = withDefault(SEQ_LEN, 256, "256 (the tiny model's training window)");
+const DEMO_TOP_RATE = withDefault(TOP_RATE, 0.05);
+const EVAL_CHUNKS = opt.int('eval-chunks', { default: 12, help: 'valid chunks per language for perplexity' });
+const SWEEP_LANG = opt.string('sweep-lang', { metavar: 'LANG', help: 'language of the ratio sweep', defaultText: 'fr, else the first language' });
+const SKIP_STEERING = opt.bool('skip-steering', { help: 'leave out the steering evaluation' });
+
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'Run the whole method on the embedded model and corpus into one folder, with report.html',
-  usage: 'lape demo [--out DIR] [--tokens N] [--top-rate R] [--langs en,zh,...]',
-  details: [
-    '--out DIR          output folder (default ./lape-demo)',
-    '--model DIR        checkpoint (default: the embedded tiny multilingual Llama)',
-    '--corpus DIR       corpus folder with LANG.train.txt / LANG.valid.txt / parallel.jsonl (default: embedded)',
-    '--langs L,...      languages (default en,zh,fr,es,vi,id,ja)',
-    '--tokens N         training tokens recorded per language (default 65536)',
-    '--seq-len L        chunk length (default 256)',
-    '--top-rate R       LAPE selection ratio (default 0.05; see below)',
-    '--eval-chunks N    valid chunks per language for perplexity (default 12)',
-    '--sweep-lang L     language of the ratio sweep (default fr)',
-    '--skip-steering    leave out the steering evaluation',
-    '--threads N        ONNX Runtime threads (default: all cores)',
+  options: [
+    group('Options', CORPUS_DIR, DEMO_LANGS, TOKENS, DEMO_SEQ_LEN, DEMO_TOP_RATE, EVAL_CHUNKS, SWEEP_LANG, SKIP_STEERING),
+    DEMO_MODEL_GROUP,
+    group('Output', DEMO_OUT),
+  ],
+  notes: [
     'The paper selects 1 % of a 7B model\'s neurons (3.5 k). 1 % of the tiny model\'s 3,072 neurons is 31,',
     'about 4 per language, too few to move perplexity beyond noise; 5 % (154) shows the effect.',
     'Steering adds 4× the target language\'s mean activation (--mode add): the paper\'s set-to-mean',
     'does not measurably move this small model\'s output language (lape steer-eval --mode set shows it).',
   ],
   examples: ['npx lape demo', 'lape demo --out /tmp/demo --tokens 32768 --eval-chunks 8'],
-  flags: {
-    out: { type: 'string' },
-    model: { type: 'string' },
-    corpus: { type: 'string' },
-    langs: { type: 'string' },
-    tokens: { type: 'string' },
-    'seq-len': { type: 'string' },
-    'top-rate': { type: 'string' },
-    'eval-chunks': { type: 'string' },
-    'sweep-lang': { type: 'string' },
-    'skip-steering': { type: 'boolean' },
-    threads: { type: 'string' },
-  },
   async run(ctx) {
-    const out = resolve(str(ctx, 'out') ?? 'lape-demo');
-    const model = str(ctx, 'model') ?? DEMO_MODEL;
-    const corpus = str(ctx, 'corpus') ?? DEMO_CORPUS;
-    const langs = list(ctx, 'langs').length ? list(ctx, 'langs') : DEMO_LANGS;
-    const tokens = num(ctx, 'tokens', 65536, positiveInt);
-    const seqLen = num(ctx, 'seq-len', 256, positiveInt);
-    const topRate = num(ctx, 'top-rate', 0.05);
-    const evalChunks = num(ctx, 'eval-chunks', 12, positiveInt);
-    const sweepLang = str(ctx, 'sweep-lang') ?? (langs.includes('fr') ? 'fr' : langs[0]!);
-    const threads = str(ctx, 'threads');
-    const threadArgs = threads ? ['--threads', threads] : [];
+    const out = resolve(ctx.get(DEMO_OUT));
+    const model = ctx.get(DEMO_MODEL_DIR);
+    const corpus = ctx.get(CORPUS_DIR);
+    const langs = ctx.get(DEMO_LANGS);
+    const tokens = ctx.get(TOKENS);
+    const seqLen = ctx.get(DEMO_SEQ_LEN);
+    const topRate = ctx.get(DEMO_TOP_RATE);
+    const evalChunks = ctx.get(EVAL_CHUNKS);
+    const sweepLang = ctx.get(SWEEP_LANG) ?? (langs.includes('fr') ? 'fr' : langs[0]!);
+    const threads = ctx.get(THREADS);
+    // Every model option given to the demo (threads, and whatever the model group gains) goes to each model step.
+    const modelArgs = forwardArgs(ctx, DEMO_MODEL_GROUP.options.filter((o) => o.name !== MODEL_DIR.name));
     if (!existsSync(join(model, 'config.json'))) throw new LapeError('the demo model is missing (expected a checkpoint folder)', model);
     for (const l of langs) {
       for (const split of ['train', 'valid']) {
@@ -99,12 +97,17 @@ export const demoCommand: Command = {
       const line = `lape ${args.map((a) => quote(rel(a))).join(' ')}`;
       if (!ctx.quiet) process.stderr.write(`\n$ ${line}\n`);
       // Each step's own report refresh is skipped: the demo builds report.html once, at the end.
-      const extra = [...(ctx.quiet ? ['--quiet'] : []), ...(cmd.flags['no-report'] ? ['--no-report'] : [])];
+      const extra = [...(ctx.quiet ? ['--quiet'] : []), ...(commandOptions(cmd).some((o) => o.name === 'no-report') ? ['--no-report'] : [])];
       const sub: CommandContext = commandContext(cmd, [...args.slice(1), ...extra], (l) => {
         if (!ctx.quiet && !ctx.json) process.stderr.write(`${l}\n`);
       });
       const t0 = Date.now();
-      const summary = ((await cmd.run(sub)) ?? {}) as Record<string, unknown>;
+      let summary: Record<string, unknown>;
+      try {
+        summary = ((await cmd.run(sub)) ?? {}) as Record<string, unknown>;
+      } catch (e) {
+        throw mapLibraryError(cmd, e);
+      }
       const seconds = (Date.now() - t0) / 1000;
       const st: Stage = { name, command: line, seconds };
       if (typeof summary.tokens === 'number') {
@@ -118,7 +121,7 @@ export const demoCommand: Command = {
     const statsDir = join(out, 'stats');
     const recorded: Record<string, number> = {};
     for (const l of langs) {
-      const r = await step(`record ${l}`, ['record', '--model', model, '--lang', l, '--corpus', join(corpus, `${l}.train.txt`), '--tokens', String(tokens), '--seq-len', String(seqLen), '--out', join(statsDir, `${l}.safetensors`), ...threadArgs]);
+      const r = await step(`record ${l}`, ['record', '--model', model, '--lang', l, '--corpus', join(corpus, `${l}.train.txt`), '--tokens', String(tokens), '--seq-len', String(seqLen), '--out', join(statsDir, `${l}.safetensors`), ...modelArgs]);
       recorded[l] = Number(r.tokens);
     }
     const masks = join(out, 'masks.json');
@@ -126,7 +129,7 @@ export const demoCommand: Command = {
     await step('layers', ['layers', masks, '--out', join(out, 'layers.csv')]);
     await step('overlap', ['overlap', masks, '--out', join(out, 'overlap.csv')]);
     const evalArgs = (chunks: number): string[] =>
-      ['--eval-dir', corpus, '--split', 'valid', '--langs', langs.join(','), '--seq-len', String(seqLen), '--max-chunks', String(chunks), ...threadArgs];
+      ['--eval-dir', corpus, '--split', 'valid', '--langs', langs.join(','), '--seq-len', String(seqLen), '--max-chunks', String(chunks), ...modelArgs];
     const ppl = await step('ppl', ['ppl', '--model', model, '--masks', masks, ...evalArgs(evalChunks), '--random-control', '--out', out]);
     // The sweep evaluates 6 ratios: a third of the chunks keeps it within the demo's time budget.
     const sweepChunks = Math.max(2, Math.ceil(evalChunks / 3));
@@ -134,15 +137,15 @@ export const demoCommand: Command = {
     if (existsSync(parallel)) {
       // 200 of the 400 aligned groups: per-layer SES differed from all 400 by at most 0.006 (measured).
       const groups = ['--max-groups', '200'];
-      await step('ses', ['ses', '--model', model, '--parallel', parallel, '--masks', masks, ...groups, '--out', out, ...threadArgs]);
-      await step('dominance', ['dominance', '--model', model, '--parallel', parallel, ...groups, '--out', out, ...threadArgs]);
+      await step('ses', ['ses', '--model', model, '--parallel', parallel, '--masks', masks, ...groups, '--out', out, ...modelArgs]);
+      await step('dominance', ['dominance', '--model', model, '--parallel', parallel, ...groups, '--out', out, ...modelArgs]);
     }
-    if (!bool(ctx, 'skip-steering') && findCommand('steer-eval')) {
+    if (!ctx.get(SKIP_STEERING) && findCommand('steer-eval')) {
       // The paper's set-to-mean steering moves nothing measurable on this tiny model (measured:
       // −0.3 to +0.7 points at 5 %); adding 4× the target's mean activation does (+18 points on
       // average, random neurons +1.7). Short prompts (2 tokens) leave room for the language to change.
       await step('steer-eval', ['steer-eval', '--model', model, '--masks', masks, '--stats', statsDir, '--prompts', `en=${join(corpus, 'en.valid.txt')}`,
-        '--mode', 'add', '--alpha', '4', '--prompt-tokens', '2', '--max-new-tokens', '16', '--no-stop', '--max-prompts', '48', '--out', out, ...threadArgs]);
+        '--mode', 'add', '--alpha', '4', '--prompt-tokens', '2', '--max-new-tokens', '16', '--no-stop', '--max-prompts', '48', '--out', out, ...modelArgs]);
     }
 
     // run.json: what the report's summary shows (model facts, corpus, settings, stage timings).

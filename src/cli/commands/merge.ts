@@ -1,22 +1,20 @@
-import { usageError } from '../../errors.js';
 import { loadStats, saveStats } from '../../stats/stats-file.js';
 import { mergeStats } from '../../stats/record.js';
 import type { Command } from '../command.js';
-import { required } from '../flags.js';
+import { outFile } from '../groups/output.js';
+import { group } from '../options/option.js';
+
+const MERGED = outFile({ ext: '.safetensors', required: true, help: 'merged statistics file' });
 
 export const mergeCommand: Command = {
   name: 'merge',
   summary: 'Sum statistics shards of one language into one file',
-  usage: 'lape merge SHARD.safetensors... --out stats.LANG.safetensors',
-  details: [
-    '--out FILE   merged statistics file',
-    'Refuses shards from different models, tokenizers, sequence lengths or languages, and a shard given twice.',
-  ],
+  options: [group('Options', MERGED)],
+  positionals: { metavar: 'SHARD.safetensors...', help: 'statistics shards of one language (lape record --shard i/n)', min: 1, max: Infinity },
+  notes: ['Refuses shards from different models, tokenizers, sequence lengths or languages, and a shard given twice.'],
   examples: ['lape merge zh.0.safetensors zh.1.safetensors zh.2.safetensors zh.3.safetensors --out stats/zh.safetensors'],
-  flags: { out: { type: 'string' } },
   async run(ctx) {
-    const out = required(ctx, 'out');
-    if (ctx.positionals.length === 0) throw usageError('merge needs at least one statistics file');
+    const out = ctx.get(MERGED);
     const merged = mergeStats(ctx.positionals.map((file) => ({ file, stats: loadStats(file) })));
     saveStats(out, merged);
     ctx.log(`wrote ${out}: ${merged.tokens} tokens of ${merged.lang} from ${ctx.positionals.length} files`);

@@ -1,71 +1,56 @@
-import { availableParallelism } from 'node:os';
-import { loadModel } from '../../runtime/model.js';
 import { loadTokenizer } from '../../tokenizer/tokenizer.js';
 import { recordLanguage } from '../../stats/record.js';
 import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { bool, list, num, positiveInt, required, str } from '../flags.js';
+import { BATCH_SIZE, BOS, SEQ_LEN, seqLenFor } from '../groups/common.js';
+import { MODEL_GROUP, withModel } from '../groups/model.js';
+import { outFile } from '../groups/output.js';
+import { OptionValueError, group, opt, variant } from '../options/option.js';
 import { Progress } from '../progress.js';
 
-export function parseShard(v: string | undefined): { index: number; count: number } | undefined {
-  if (v === undefined) return undefined;
+export function parseShard(v: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(v);
-  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw usageError(`--shard must be i/n with 0 ≤ i < n, got "${v}"`);
+  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new OptionValueError('must be i/n with 0 ≤ i < n');
   return { index: Number(m[1]), count: Number(m[2]) };
 }
+
+const LANG = opt.string('lang', { metavar: 'LANG', required: true, help: 'language code stored in the statistics (en, zh, ...)' });
+const CORPUS = opt.list('corpus', { metavar: 'FILE,...', help: 'UTF-8 text (.txt or .txt.gz), one paragraph per line' });
+const TOKENS = opt.int('tokens', { help: 'use the first N tokens of the corpus', defaultText: 'all' });
+const SHARD = opt.custom('shard', { metavar: 'i/n', help: 'record only chunks c with c mod n = i (merge shards with lape merge)', parse: parseShard });
+const RECORD_BOS = variant(BOS, {});
+const RECORD_BATCH = variant(BATCH_SIZE, { help: 'chunks per forward pass', defaultText: '2048 tokens per pass' });
+const STATS_OUT = outFile({ ext: '.safetensors', required: true, help: 'statistics file to write (resume state in FILE.partial)' });
 
 export const recordCommand: Command = {
   name: 'record',
   summary: 'Record per-neuron activation statistics of one language (count(act>0), sum, sum²)',
-  usage: 'lape record --model DIR --lang LANG --corpus FILE... --out stats.LANG.safetensors [options]',
-  details: [
-    '--model DIR        Hugging Face checkpoint folder',
-    '--lang LANG        language code stored in the statistics (en, zh, ...)',
-    '--corpus FILE      UTF-8 text (.txt or .txt.gz), one paragraph per line; repeat or comma-separate',
-    '--out FILE         statistics file to write (safetensors)',
-    '--tokens N         use the first N tokens of the corpus (default: all)',
-    '--seq-len L        chunk length in tokens (default 512)',
-    '--batch-size B     chunks per forward pass (default: 2048 tokens per pass)',
-    '--threads N        ONNX Runtime threads (default: all cores)',
-    '--shard i/n        record only chunks c with c mod n = i (merge shards with lape merge)',
-    '--bos              start every chunk with the BOS token',
-    'Interrupted runs resume: run the same command again (state in OUT.partial).',
+  options: [
+    group('Recording', LANG, CORPUS, TOKENS, SEQ_LEN, RECORD_BATCH, SHARD, RECORD_BOS),
+    MODEL_GROUP,
+    group('Output', STATS_OUT),
   ],
+  notes: ['Interrupted runs resume: run the same command again (state in FILE.partial).'],
   examples: [
     'lape record --model models/tiny-multilingual --lang fr --corpus data/corpus/fr.train.txt --seq-len 256 --out out/stats/fr.safetensors',
     'lape record --model ~/models/Llama-2-7b-hf --lang zh --corpus zh.txt --tokens 100000000 --shard 0/4 --out zh.0.safetensors',
   ],
-  flags: {
-    model: { type: 'string' },
-    lang: { type: 'string' },
-    corpus: { type: 'string', multiple: true },
-    out: { type: 'string' },
-    tokens: { type: 'string' },
-    'seq-len': { type: 'string' },
-    'batch-size': { type: 'string' },
-    threads: { type: 'string' },
-    shard: { type: 'string' },
-    bos: { type: 'boolean' },
-  },
   async run(ctx) {
-    const modelDir = required(ctx, 'model');
-    const lang = required(ctx, 'lang');
-    const files = list(ctx, 'corpus');
+    const lang = ctx.get(LANG);
+    const files = ctx.get(CORPUS);
     if (files.length === 0) throw usageError('--corpus is required');
-    const out = required(ctx, 'out');
-    const seqLen = num(ctx, 'seq-len', 512, positiveInt);
-    const tokensFlag = str(ctx, 'tokens');
-    const maxTokens = tokensFlag === undefined ? undefined : num(ctx, 'tokens', 0, positiveInt);
-    const batchSize = num(ctx, 'batch-size', Math.max(1, Math.floor(2048 / seqLen)), positiveInt);
-    const threads = num(ctx, 'threads', availableParallelism(), positiveInt);
-    const shard = parseShard(str(ctx, 'shard'));
-    const model = loadModel(modelDir, { threads });
-    const tokenizer = loadTokenizer(modelDir);
-    const progress = new Progress({ label: `record ${lang}`, total: maxTokens === undefined ? undefined : Math.floor(maxTokens / seqLen / (shard?.count ?? 1)) * seqLen, unit: 'tokens', quiet: ctx.quiet });
-    let started = false;
-    try {
+    const out = ctx.get(STATS_OUT);
+    const maxTokens = ctx.get(TOKENS);
+    const shard = ctx.get(SHARD);
+    return withModel(ctx, async (model) => {
+      const seqLen = seqLenFor(ctx.get(SEQ_LEN), model.spec.maxPositionEmbeddings);
+      if (maxTokens !== undefined && maxTokens < seqLen) throw usageError(`--tokens ${maxTokens} is less than one chunk of ${seqLen} tokens (--seq-len)`);
+      const batchSize = ctx.get(RECORD_BATCH) ?? Math.max(1, Math.floor(2048 / seqLen));
+      const tokenizer = loadTokenizer(model.dir);
+      const progress = new Progress({ label: `record ${lang}`, total: maxTokens === undefined ? undefined : Math.floor(maxTokens / seqLen / (shard?.count ?? 1)) * seqLen, unit: 'tokens', quiet: ctx.quiet });
+      let started = false;
       const r = await recordLanguage(model, tokenizer, {
-        lang, files, seqLen, maxTokens, batchSize, shard, bos: bool(ctx, 'bos'), out,
+        lang, files, seqLen, maxTokens, batchSize, shard, bos: ctx.get(RECORD_BOS), out,
         onProgress: (done) => {
           if (started) progress.update(done);
           else progress.resumeFrom(done);
@@ -78,9 +63,7 @@ export const recordCommand: Command = {
         if (r.resumedFromChunks > 0) ctx.log(`resumed after ${r.resumedFromChunks} chunks`);
         ctx.log(`wrote ${out}: ${r.stats.tokens} tokens of ${lang}, ${r.stats.layers} layers × ${r.stats.neurons} neurons (${(r.tokensThisRun / Math.max(r.seconds, 1e-9)).toFixed(0)} tokens/s)`);
       }
-      return { out, lang, tokens: r.stats.tokens, resumedFromChunks: r.resumedFromChunks, alreadyComplete: r.alreadyComplete, seconds: r.seconds, tokensPerSecond: r.tokensThisRun / Math.max(r.seconds, 1e-9) };
-    } finally {
-      await model.release();
-    }
+      return { out, lang, tokens: r.stats.tokens, seqLen, resumedFromChunks: r.resumedFromChunks, alreadyComplete: r.alreadyComplete, seconds: r.seconds, tokensPerSecond: r.tokensThisRun / Math.max(r.seconds, 1e-9) };
+    });
   },
 };

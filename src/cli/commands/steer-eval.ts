@@ -2,99 +2,64 @@
  * `lape steer-eval`: language accuracy of generations without and with steering (Table 4 analogue;
  * Table 5 with --deactivate-source) → steering.json, steering.csv, generations.jsonl.
  */
-import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
-import { basename, join } from 'node:path';
 import { LapeError, usageError } from '../../errors.js';
 import { steerEval, type SteerEvalResult, type SteerSource } from '../../experiments/steering-eval.js';
 import { createLanguageIdentifier } from '../../langid/langid.js';
 import { loadTokenizer } from '../../tokenizer/tokenizer.js';
-import { writeFileAtomic } from '../../util/atomic-write.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
-import { bool, list, num, positiveInt, required, str } from '../flags.js';
+import { LANGS, MASKS } from '../groups/common.js';
+import { generationGroup, genOptionsFromFlags } from '../groups/generation.js';
+import { MODEL_GROUP, withModel } from '../groups/model.js';
+import { OUTPUT_GROUP, OUT_DIR, writeResults } from '../groups/output.js';
+import { STEER_EVAL_GROUP, steerInputs, steerMode } from '../groups/steering.js';
+import { group, opt, variant } from '../options/option.js';
 import { Progress } from '../progress.js';
-import {
-  GEN_DETAILS,
-  GEN_FLAGS,
-  STEER_FLAGS,
-  genOptionsFromFlags,
-  openModelFromFlags,
-  readPromptFile,
-  steerInputs,
-  steerModeFlags,
-} from './generate.js';
+import { parsePromptSpec, readPromptFile } from '../prompts.js';
 import { toCsv } from '../../util/csv.js';
 
 export const STEERING_FORMAT = 'lape-steering';
 export const STEERING_VERSION = 1;
-const DEFAULT_MAX_NEW = 32;
+const DEFAULT_STOP = ['\n'];
 
-/** `LANG=FILE`, or FILE whose name starts with the language code (zh.txt, zh.valid.txt, zh.jsonl). */
-export function parsePromptSpec(spec: string): { lang: string; file: string } {
-  const eq = spec.indexOf('=');
-  if (eq > 0 && !spec.slice(0, eq).includes('/')) return { lang: spec.slice(0, eq), file: spec.slice(eq + 1) };
-  const lang = basename(spec).split('.')[0] ?? '';
-  if (!/^[a-z]{2,3}$/.test(lang)) {
-    throw usageError(`--prompts ${spec}: cannot tell the language from the file name; name it LANG.txt or write LANG=FILE`);
-  }
-  return { lang, file: spec };
-}
+const SOURCES = opt.list('prompts', {
+  metavar: '[LANG=]FILE,...',
+  help: 'prompts in one source language each, one per line or JSONL;\nwithout LANG= the file name gives it (zh.txt, zh.valid.txt)',
+  required: true,
+});
+const TARGETS = opt.list('targets', { metavar: 'L,...', help: 'target languages', defaultText: 'every masks language with statistics' });
+const DEACTIVATE_SOURCE = opt.bool('deactivate-source', { help: "also zero the source language's neurons while steering (Table 5)" });
+const NO_DEACTIVATION_ROWS = opt.bool('no-deactivation-rows', { help: "skip the rows that zero each source language's own neurons" });
+const MAX_PROMPTS = opt.int('max-prompts', { default: 50, help: 'use the first N prompts of each file' });
+const PROMPT_TOKENS = opt.int('prompt-tokens', { help: 'keep the first N tokens of each prompt (BOS included)', defaultText: 'all' });
+const ID_LANGS = variant(LANGS, { help: 'languages the identifier chooses among', defaultText: 'masks + sources + targets' });
 
 export const steerEvalCommand: Command = {
   name: 'steer-eval',
   summary: 'Language accuracy of generation, normal vs steered by language-specific neurons (Tables 4–5)',
-  usage: 'lape steer-eval --model DIR --masks FILE --stats PATH --prompts DIR/LANG.txt ... [options]',
-  details: [
-    REPORT_DETAIL,
-    '--model DIR                  Hugging Face checkpoint folder',
-    '--masks FILE                 language-specific neurons',
-    '--stats PATH                 activation statistics (mean activation per neuron; repeatable)',
-    '--prompts [LANG=]FILE        prompts in one source language, one per line or JSONL (repeatable);',
-    '                             without LANG= the file name gives it (zh.txt, zh.valid.txt)',
-    '--targets zh,fr,...          target languages (default: every masks language with statistics)',
-    '--mode set|add|diffmean      how target neurons are written (default set, the paper)',
-    '--alpha A                    scale for add / diffmean (default 1)',
-    '--deactivate-source          also zero the source language\'s neurons while steering (Table 5)',
-    '--no-deactivation-rows       skip the rows that zero each source language\'s own neurons',
-    '--max-prompts N              use the first N prompts of each file (default 50)',
-    '--prompt-tokens N            keep the first N tokens of each prompt (BOS included; default: all)',
-    '--langs en,zh,...            languages the identifier chooses among (default: masks + sources)',
-    `--out DIR                    output folder (default ./lape-out)`,
-    ...GEN_DETAILS(DEFAULT_MAX_NEW),
-    '                             (steer-eval default --stop "\\n": the corpus is one paragraph per line)',
+  options: [
+    group('Evaluation', SOURCES, TARGETS, DEACTIVATE_SOURCE, NO_DEACTIVATION_ROWS, MAX_PROMPTS, PROMPT_TOKENS, ID_LANGS),
+    STEER_EVAL_GROUP,
+    MODEL_GROUP,
+    generationGroup({ maxNewTokens: 32, stop: DEFAULT_STOP }),
+    OUTPUT_GROUP,
   ],
+  refuses: {
+    activate: 'steer-eval chooses the interventions itself; use --targets and --deactivate-source',
+    deactivate: 'steer-eval chooses the interventions itself; use --targets and --deactivate-source',
+  },
+  notes: ['The default stop string is "\\n": the corpus is one paragraph per line (--no-stop removes it).'],
   examples: [
     'lape steer-eval --model models/tiny-multilingual --masks out/masks.json --stats out/stats \\\n      --prompts data/corpus/en.valid.txt --prompt-tokens 12 --out out',
     'lape steer-eval --model M --masks masks.json --stats stats --prompts zh=prompts/zh.jsonl --targets en,ja --deactivate-source',
   ],
-  flags: {
-    ...REPORT_FLAGS,
-    model: { type: 'string' },
-    prompts: { type: 'string', multiple: true },
-    targets: { type: 'string', multiple: true },
-    'deactivate-source': { type: 'boolean' },
-    'no-deactivation-rows': { type: 'boolean' },
-    'max-prompts': { type: 'string' },
-    'prompt-tokens': { type: 'string' },
-    langs: { type: 'string', multiple: true },
-    out: { type: 'string' },
-    ...GEN_FLAGS,
-    ...STEER_FLAGS,
-  },
   async run(ctx) {
-    required(ctx, 'model');
-    required(ctx, 'masks');
-    const promptSpecs = list(ctx, 'prompts');
-    if (promptSpecs.length === 0) throw usageError('--prompts is required (a file of prompts per source language)');
-    if (ctx.values.activate !== undefined || ctx.values.deactivate !== undefined) {
-      throw usageError('steer-eval chooses the interventions itself; use --targets and --deactivate-source');
-    }
-    const { mode, alpha } = steerModeFlags(ctx);
-    const generation = genOptionsFromFlags(ctx, DEFAULT_MAX_NEW, ['\n']);
-    const maxPrompts = num(ctx, 'max-prompts', 50, positiveInt);
-    const promptTokens = str(ctx, 'prompt-tokens') === undefined ? undefined : num(ctx, 'prompt-tokens', 0, positiveInt);
-    const outDir = str(ctx, 'out') ?? './lape-out';
-    const parsed = promptSpecs.map(parsePromptSpec);
+    const { mode, alpha } = steerMode(ctx);
+    const generation = genOptionsFromFlags(ctx, DEFAULT_STOP);
+    const maxPrompts = ctx.get(MAX_PROMPTS);
+    const promptTokens = ctx.get(PROMPT_TOKENS);
+    const outDir = ctx.get(OUT_DIR);
+    const parsed = ctx.get(SOURCES).map(parsePromptSpec);
     const seen = new Set<string>();
     for (const p of parsed) {
       if (seen.has(p.lang)) throw usageError(`--prompts: language "${p.lang}" given twice`);
@@ -102,12 +67,11 @@ export const steerEvalCommand: Command = {
     }
     const sources: SteerSource[] = parsed.map((p) => ({ lang: p.lang, prompts: readPromptFile(p.file).slice(0, maxPrompts).map((r) => r.prompt) }));
 
-    const model = openModelFromFlags(ctx);
-    try {
+    return withModel(ctx, async (model) => {
       const tokenizer = loadTokenizer(model.dir);
       const { masks, stats } = steerInputs(ctx, model.spec, true);
-      const targetsFlag = list(ctx, 'targets');
-      const langsFlag = list(ctx, 'langs');
+      const targetsFlag = ctx.get(TARGETS);
+      const langsFlag = ctx.get(ID_LANGS);
       const idLangs = langsFlag.length ? langsFlag : [...new Set([...masks.languages, ...sources.map((s) => s.lang), ...targetsFlag])];
       const identifier = await createLanguageIdentifier(idLangs);
       let progress: Progress | null = null;
@@ -119,8 +83,8 @@ export const steerEvalCommand: Command = {
         targets: targetsFlag.length ? targetsFlag : undefined,
         mode,
         alpha,
-        deactivateSource: bool(ctx, 'deactivate-source'),
-        deactivationRows: !bool(ctx, 'no-deactivation-rows'),
+        deactivateSource: ctx.get(DEACTIVATE_SOURCE),
+        deactivationRows: !ctx.get(NO_DEACTIVATION_ROWS),
         promptTokens,
         generation,
         onProgress: (done, total) => {
@@ -131,26 +95,24 @@ export const steerEvalCommand: Command = {
       (progress as Progress | null)?.finish();
       const json = steeringJson(result, {
         model: model.dir,
-        masks: str(ctx, 'masks')!,
+        masks: ctx.get(MASKS)!,
         method: masks.method,
         statsLanguages: stats.map((s) => s.lang),
         mode,
         alpha,
-        deactivateSource: bool(ctx, 'deactivate-source'),
+        deactivateSource: ctx.get(DEACTIVATE_SOURCE),
         identifierLanguages: identifier.languages,
         generation: { ...generation, promptTokens: promptTokens ?? null },
         sources: parsed.map((p, i) => ({ lang: p.lang, file: p.file, prompts: sources[i]!.prompts.length })),
       });
-      writeFileAtomic(join(outDir, 'steering.json'), JSON.stringify(json, null, 2) + '\n');
-      writeFileAtomic(join(outDir, 'steering.csv'), steeringCsv(result));
-      writeFileAtomic(join(outDir, 'generations.jsonl'), generationsJsonl(result));
       for (const line of steeringTable(result)) ctx.log(line);
-      ctx.log(`wrote steering.json, steering.csv, generations.jsonl to ${outDir}`);
-      await refreshReport(ctx, outDir);
+      await writeResults(ctx, outDir, {
+        'steering.json': JSON.stringify(json, null, 2) + '\n',
+        'steering.csv': steeringCsv(result),
+        'generations.jsonl': generationsJsonl(result),
+      });
       return { out: outDir, rows: json.rows, seconds: result.seconds, newTokens: result.newTokens };
-    } finally {
-      await model.release();
-    }
+    });
   },
 };
 

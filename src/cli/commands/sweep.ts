@@ -2,33 +2,20 @@
  * `lape sweep`: PPL change as a function of the LAPE selection ratio for one language's neurons
  * (paper Fig. 4) → sweep.json + sweep.csv (docs/outputs.md).
  */
-import { REPORT_DETAIL, REPORT_FLAGS, refreshReport } from '../report-refresh.js';
 import { toCsv } from '../../util/csv.js';
 import { textTable } from '../tables.js';
-import { join } from 'node:path';
-import { usageError } from '../../errors.js';
 import { checkLanguageSets } from '../../experiments/ppl-eval-sets.js';
 import { checkRatios, ratioSweep, type SweepResult } from '../../experiments/sweep.js';
-import { DEFAULT_BAR_RATIO, DEFAULT_FILTER_RATE } from '../../select/entropy.js';
+import { resolveEntropyOptions } from '../../select/entropy.js';
 import { loadStatsSet } from '../../stats/stats-file.js';
-import { writeFileAtomic } from '../../util/atomic-write.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
-import { bool, list, num, required, str } from '../flags.js';
-import {
-  DEFAULT_OUT,
-  EVAL_DETAILS,
-  EVAL_FLAGS,
-  evalFacts,
-  evalFlags,
-  evalSettings,
-  evalSpecsFromFlags,
-  loadEvalSetsFor,
-  modelFacts,
-  openModel,
-  chunkProgress,
-  seedFromFlags,
-} from './ppl.js';
+import { STATS } from '../groups/common.js';
+import { EVAL_GROUP, EVAL_ONE_OF, RANDOM_GROUP, chunkProgress, controlSeed, evalFacts, evalSettings, evalSpecsFromFlags, loadEvalSetsFor } from '../groups/eval.js';
+import { MODEL_GROUP, modelFacts, withModel } from '../groups/model.js';
+import { OUTPUT_GROUP, OUT_DIR, writeResults } from '../groups/output.js';
+import { BAR_RATIO, FILTER_RATE } from '../groups/selection.js';
+import { OptionValueError, group, opt, requiredOption } from '../options/option.js';
 
 export const DEFAULT_RATIOS = [0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1];
 
@@ -71,63 +58,44 @@ export function sweepTable(r: SweepResult): string[] {
   ];
 }
 
+const SWEEP_STATS = requiredOption(STATS);
+const SWEEP_LANG = opt.string('lang', { metavar: 'LANG', required: true, help: 'the language whose neurons are deactivated' });
+const RATIOS = opt.list<number>('ratios', {
+  metavar: 'R,...',
+  help: 'selection ratios (LAPE top_rate; 0 = nothing)',
+  default: DEFAULT_RATIOS,
+  param: 'ratios',
+  item: (raw) => {
+    const n = Number(raw);
+    if (!Number.isFinite(n)) throw new OptionValueError('must be numbers');
+    return n;
+  },
+});
+
 export const sweepCommand: Command = {
   name: 'sweep',
   summary: 'Ratio sweep: PPL change vs LAPE selection ratio for one language\'s neurons (sweep.json, sweep.csv)',
-  usage: 'lape sweep --model DIR --stats DIR|FILES --lang LANG (--eval LANG=FILE ... | --eval-dir DIR) [options]',
-  details: [
-    '--model DIR                  Hugging Face checkpoint folder',
-    '--stats DIR|FILE,...         statistics recorded by lape record (a folder of <lang>.safetensors, or files)',
-    '--lang LANG                  the language whose neurons are deactivated',
-    `--ratios 0,0.01,...          selection ratios (LAPE top_rate; 0 = nothing; default ${DEFAULT_RATIOS.join(',')})`,
-    `--filter-rate F              LAPE filter_rate (default ${DEFAULT_FILTER_RATE})`,
-    `--bar-ratio F                LAPE activation_bar_ratio (default ${DEFAULT_BAR_RATIO})`,
-    ...EVAL_DETAILS,
-    REPORT_DETAIL,
-  ],
+  options: [group('Selection', SWEEP_STATS, SWEEP_LANG, RATIOS, FILTER_RATE, BAR_RATIO), MODEL_GROUP, EVAL_GROUP, RANDOM_GROUP, OUTPUT_GROUP],
+  oneOf: [EVAL_ONE_OF],
   examples: [
     'lape sweep --model models/tiny-multilingual --stats lape-out/stats --lang fr --eval-dir data/corpus',
     'lape sweep --model DIR --stats stats/ --lang zh --ratios 0,0.005,0.01,0.02 --eval zh=zh.txt --eval en=en.txt --random-control',
   ],
-  flags: {
-    ...EVAL_FLAGS,
-    ...REPORT_FLAGS,
-    stats: { type: 'string', multiple: true },
-    lang: { type: 'string' },
-    ratios: { type: 'string', multiple: true },
-    'filter-rate': { type: 'string' },
-    'bar-ratio': { type: 'string' },
-  },
   async run(ctx) {
-    const statsPaths = list(ctx, 'stats');
-    if (statsPaths.length === 0) throw usageError('--stats is required');
-    const lang = required(ctx, 'lang');
-    const ratioTexts = list(ctx, 'ratios');
-    const ratios = ratioTexts.length
-      ? ratioTexts.map((t) => {
-          const n = Number(t);
-          if (t.trim() === '' || !Number.isFinite(n)) throw usageError(`--ratios must be numbers, got "${t}"`);
-          return n;
-        })
-      : DEFAULT_RATIOS;
+    const statsPaths = ctx.get(SWEEP_STATS);
+    const lang = ctx.get(SWEEP_LANG);
+    const ratios = ctx.get(RATIOS);
     checkRatios(ratios);
-    const rate = (name: string, fallback: number): number =>
-      num(ctx, name, fallback, (n) => (n >= 0 && n < 1 ? null : 'must be in [0, 1)'));
-    const filterRate = rate('filter-rate', DEFAULT_FILTER_RATE);
-    const barRatio = rate('bar-ratio', DEFAULT_BAR_RATIO);
-    const out = str(ctx, 'out') ?? DEFAULT_OUT;
-    const randomControl = bool(ctx, 'random-control');
-    const seed = seedFromFlags(ctx);
-    const flags = evalFlags(ctx);
-    required(ctx, 'model');
+    const { filterRate, barRatio } = resolveEntropyOptions({ filterRate: ctx.get(FILTER_RATE), barRatio: ctx.get(BAR_RATIO) });
+    const out = ctx.get(OUT_DIR);
+    const { randomControl, seed } = controlSeed(ctx);
     const stats = loadStatsSet(statsPaths);
     const statsWhat = statsPaths.join(', ');
     const statsLangs = stats.map((s) => s.lang);
     const specs = evalSpecsFromFlags(ctx, statsLangs);
     checkLanguageSets(statsLangs, specs.map((s) => s.lang), [lang], statsWhat);
-    const model = openModel(ctx);
-    try {
-      const settings = evalSettings(flags, model.spec);
+    return withModel(ctx, async (model) => {
+      const settings = evalSettings(ctx, model.spec);
       const sets = await loadEvalSetsFor(model, specs, settings);
       const t0 = Date.now();
       const bar = chunkProgress(ctx, `sweep ${lang}`, sets, 1 + ratios.length * (randomControl ? 2 : 1));
@@ -156,18 +124,9 @@ export const sweepCommand: Command = {
         baseline: { nll: r.baseline.nll, ppl: r.baseline.ppl },
         rows: r.rows,
       };
-      const jsonPath = join(out, 'sweep.json');
-      const csvPath = join(out, 'sweep.csv');
-      const jsonText = JSON.stringify(doc, null, 2) + '\n';
-      const csvText = sweepCsv(r);
-      writeFileAtomic(jsonPath, jsonText);
-      writeFileAtomic(csvPath, csvText);
       for (const line of sweepTable(r)) ctx.log(line);
-      ctx.log(`wrote ${jsonPath}, ${csvPath} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-      await refreshReport(ctx, out);
-      return { files: [jsonPath, csvPath], ...doc };
-    } finally {
-      await model.release();
-    }
+      const { paths } = await writeResults(ctx, out, { 'sweep.json': JSON.stringify(doc, null, 2) + '\n', 'sweep.csv': sweepCsv(r) }, ` (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      return { files: paths, ...doc };
+    });
   },
 };

@@ -1,0 +1,54 @@
+/**
+ * The model group: every command that loads a model includes MODEL_GROUP and opens the model with
+ * openModel/withModel, so an option added here (e.g. --weights, --device) reaches all of them:
+ * declare it, add it to MODEL_GROUP, and map it in modelLoadOptions — nothing else changes.
+ */
+import { loadModel, type LoadOptions, type Model } from '../../runtime/model.js';
+import type { CommandContext } from '../command.js';
+import { group, opt, type AnyOption } from '../options/option.js';
+
+export const MODEL_DIR = opt.path('model', {
+  metavar: 'DIR',
+  required: true,
+  help: 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)',
+});
+
+export const THREADS = opt.int('threads', { help: 'ONNX Runtime intra-op threads', defaultText: 'all cores' });
+
+export const MODEL_GROUP = group('Model', MODEL_DIR, THREADS);
+
+/** The model group's options as loadModel options: the one place a new model option is mapped. */
+export function modelLoadOptions(ctx: CommandContext): LoadOptions {
+  const threads = ctx.get(THREADS);
+  return threads === undefined ? {} : { threads };
+}
+
+export function openModel(ctx: CommandContext): Model {
+  return loadModel(ctx.get(MODEL_DIR), modelLoadOptions(ctx));
+}
+
+/** Opens the model, runs fn, and releases the model whatever happens. */
+export async function withModel<T>(ctx: CommandContext, fn: (model: Model) => Promise<T>): Promise<T> {
+  const model = openModel(ctx);
+  try {
+    return await fn(model);
+  } finally {
+    await model.release();
+  }
+}
+
+/** The model facts result files record. */
+export function modelFacts(model: Model): Record<string, string | number> {
+  const s = model.spec;
+  return { dir: model.dir, architecture: s.architecture, layers: s.numLayers, neurons: s.intermediateSize, vocabSize: s.vocabSize };
+}
+
+/** Command-line arguments that pass the given options on to another command (lape demo's steps). */
+export function forwardArgs(ctx: CommandContext, options: readonly AnyOption[]): string[] {
+  return options.flatMap((o) => {
+    if (!ctx.given(o)) return [];
+    const v = ctx.get(o);
+    if (o.type === 'bool') return [`--${o.name}`];
+    return [`--${o.name}`, Array.isArray(v) ? v.join(',') : String(v)];
+  });
+}

@@ -1,0 +1,58 @@
+/** The facts `lape info` prints about a checkpoint (also recorded by lape demo in run.json). */
+import { openCheckpoint } from '../checkpoint/checkpoint.js';
+import { loadTokenizer } from '../tokenizer/tokenizer.js';
+import { describeStructure } from '../archs/describe.js';
+
+export interface ModelInfo {
+  dir: string;
+  architecture: string;
+  layers: number;
+  hiddenSize: number;
+  ffnSize: number;
+  neurons: number;
+  heads: number;
+  kvHeads: number;
+  vocabSize: number;
+  parameters: number;
+  weightBytes: number;
+  dtype: string;
+  tokenizer: string;
+  tokenizerVocab: number | null;
+  /** Structural choices in words (norm, positions, attention, FFN, layout, biases, extras). */
+  structure: Record<string, string>;
+  /** Stored tensors deliberately not used (causal-mask buffers, a vision tower…). */
+  ignoredTensors: number;
+}
+
+/** The facts `lape info` prints (also used by reports). */
+export function modelInfo(dir: string): ModelInfo {
+  const ck = openCheckpoint(dir);
+  const s = ck.spec;
+  let tokenizer = 'none (no tokenizer.json)';
+  let tokenizerVocab: number | null = null;
+  try {
+    const tok = loadTokenizer(dir);
+    tokenizer = tok.type;
+    tokenizerVocab = tok.vocabSize;
+  } catch {
+    /* info still describes the weights without a tokenizer */
+  }
+  return {
+    dir,
+    architecture: s.architecture,
+    layers: s.numLayers,
+    hiddenSize: s.hiddenSize,
+    ffnSize: s.intermediateSize,
+    neurons: s.numLayers * s.intermediateSize,
+    heads: s.numHeads,
+    kvHeads: s.numKvHeads,
+    vocabSize: s.vocabSize,
+    parameters: ck.parameterCount,
+    weightBytes: ck.weightBytes,
+    dtype: ck.dtypes.join('+'),
+    tokenizer,
+    tokenizerVocab,
+    structure: Object.fromEntries(describeStructure(s)),
+    ignoredTensors: ck.tensors.ignored.length,
+  };
+}
