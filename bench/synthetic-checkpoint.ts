@@ -105,22 +105,37 @@ export interface WrittenCheckpoint {
   tensors: number;
 }
 
+/** f32 → bf16 by round-to-nearest-even (as torch does). */
+function toBf16(src: Float32Array, n: number, out: Uint16Array): void {
+  const u = new Uint32Array(src.buffer, src.byteOffset, n);
+  for (let i = 0; i < n; i++) {
+    const x = u[i]!;
+    out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+}
+
 /**
- * Writes config.json and model.safetensors (f32, random weights of standard deviation `std`,
- * norm weights 1) into `dir`. Memory: one 16 MiB chunk buffer, whatever the model size.
+ * Writes config.json and model.safetensors (random weights of standard deviation `std`, norm
+ * weights 1; f32 or bf16) into `dir`. Memory: one 16 MiB chunk buffer, whatever the model size.
  */
-export function writeSyntheticCheckpoint(dir: string, s: SyntheticShape, opts: { seed?: number; std?: number } = {}): WrittenCheckpoint {
+export function writeSyntheticCheckpoint(
+  dir: string,
+  s: SyntheticShape,
+  opts: { seed?: number; std?: number; dtype?: 'F32' | 'BF16' } = {},
+): WrittenCheckpoint {
+  const dtype = opts.dtype ?? 'F32';
+  const elemBytes = dtype === 'F32' ? 4 : 2;
   const std = opts.std ?? 0.02;
   const state = { s: (opts.seed ?? 1234) | 0 || 1 };
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(qwen2Config(s), null, 2) + '\n');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...qwen2Config(s), torch_dtype: dtype === 'F32' ? 'float32' : 'bfloat16' }, null, 2) + '\n');
 
   const tensors = plan(s);
   const header: Record<string, unknown> = { __metadata__: { format: 'pt', lape: 'synthetic benchmark checkpoint' } };
   let offset = 0;
   for (const t of tensors) {
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * elemBytes;
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -132,6 +147,8 @@ export function writeSyntheticCheckpoint(dir: string, s: SyntheticShape, opts: {
   const CHUNK = 4 << 20; // floats (16 MiB)
   const chunk = new Float32Array(CHUNK);
   const chunkBytes = new Uint8Array(chunk.buffer);
+  const half = new Uint16Array(CHUNK);
+  const halfBytes = new Uint8Array(half.buffer);
   const fd = openSync(join(dir, 'model.safetensors'), 'w');
   try {
     let pos = 0;
@@ -147,7 +164,11 @@ export function writeSyntheticCheckpoint(dir: string, s: SyntheticShape, opts: {
         const n = Math.min(left, CHUNK);
         if (t.init === 'one') chunk.fill(1, 0, n);
         else fillUniform(chunk, n, state, std);
-        writeAll(chunkBytes, n * 4);
+        if (dtype === 'F32') writeAll(chunkBytes, n * 4);
+        else {
+          toBf16(chunk, n, half);
+          writeAll(halfBytes, n * 2);
+        }
         left -= n;
       }
     }

@@ -39,6 +39,20 @@ export function planKey(plan: HookPlan): string {
   });
 }
 
+/** The plan in a few words, for progress lines and messages. */
+export function describePlan(plan: HookPlan): string {
+  const parts = [
+    plan.ffnStats && 'FFN statistics',
+    plan.residMean && 'pooled residuals',
+    plan.tokenLogprobs && 'log-likelihoods',
+    plan.logits && `${plan.logits} logits`,
+    plan.fullHooks?.length && `${plan.fullHooks.length} hooks`,
+    plan.patchLayers?.length && `patches on ${plan.patchLayers.length} layers`,
+    plan.kvCache && 'KV cache',
+  ].filter(Boolean);
+  return parts.length ? parts.join(' + ') : 'a bare forward pass';
+}
+
 /** True when the plan needs nothing after the last layer's FFN (no final norm, no LM head). */
 export function planNeedsHead(plan: HookPlan): boolean {
   return !!plan.tokenLogprobs || plan.logits !== undefined;

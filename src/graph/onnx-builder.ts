@@ -25,6 +25,7 @@ export class GraphBuilder {
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly overridable = new Set<string>();
   private counter = 0;
   private readonly constCache = new Map<string, string>();
 
@@ -33,8 +34,14 @@ export class GraphBuilder {
     return `${prefix}__${this.counter++}`;
   }
 
-  input(name: string, elemType: ElemType, dims: Dim[]): string {
+  /**
+   * A graph input. `overridable`: an initializer of the same name gives its value unless a run
+   * feeds one; ORT then treats it as non-constant (no folding, no prepacking). Overridable inputs
+   * are not listed in `inputNames` (nothing needs to feed them).
+   */
+  input(name: string, elemType: ElemType, dims: Dim[], opts: { overridable?: boolean } = {}): string {
     this.inputs.push(valueInfo(name, elemType, dims));
+    if (opts.overridable) this.overridable.add(name);
     return name;
   }
 
@@ -49,7 +56,7 @@ export class GraphBuilder {
   }
 
   get inputNames(): string[] {
-    return this.inputs.map((i) => i.name!);
+    return this.inputs.map((i) => i.name!).filter((n) => !this.overridable.has(n));
   }
 
   get outputNames(): string[] {
@@ -159,7 +166,8 @@ export class GraphBuilder {
         name: graphName,
         node: this.nodes.filter((n) => kept.has(n)),
         initializer: this.initializers.filter((t) => needed.has(t.name!)),
-        input: this.inputs,
+        // Overridable inputs whose initializer was pruned would be inputs nobody feeds: drop them.
+        input: this.inputs.filter((i) => !this.overridable.has(i.name!) || needed.has(i.name!)),
         output: this.outputs,
       },
     });

@@ -7,14 +7,24 @@ import * as ort from 'onnxruntime-node';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { ModelSpec } from '../archs/model-spec.js';
 import { LapeError } from '../errors.js';
-import { buildDecoderGraph, type WeightLocation } from '../graph/decoder.js';
-import { planKey, type HookPlan } from '../graph/hook-plan.js';
+import { buildDecoderGraph, type WeightLocation, type WeightResidency } from '../graph/decoder.js';
+import { describePlan, planKey, type HookPlan } from '../graph/hook-plan.js';
+import { checkFits, explainAllocationFailure, gib, workingBytes, type SessionNeed } from './memory.js';
 import { identityVectors, patchVectors, type NeuronPatch } from './patches.js';
 import { prepareBatch, type TokenBatch } from './batch.js';
 
 export interface LoadOptions {
   /** Intra-op threads (default: all cores). */
   threads?: number;
+  /** Weight residency in sessions (default mapped: file-backed, one copy for all sessions). */
+  residency?: WeightResidency;
+  /**
+   * Sessions kept at once (default 3); the least recently used idle one is released beyond that.
+   * Each keeps its own working memory (and, with mapped weights, its own mapping of the files).
+   */
+  maxSessions?: number;
+  /** Told what loading is doing (session creation can take a while on large models). */
+  onProgress?: (message: string) => void;
 }
 
 export interface KvCache {
@@ -72,7 +82,14 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   const spec = checkpoint.spec;
   const threads = opts.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new LapeError(`threads must be a positive integer, got ${threads}`);
+  const residency = opts.residency ?? 'mapped';
+  const maxSessions = opts.maxSessions ?? 3;
+  if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new LapeError(`maxSessions must be a positive integer, got ${maxSessions}`);
+  // Insertion order = recency (a hit is re-inserted); busy counts runs in flight per session.
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
+  const busy = new Map<string, number>();
+  const halfWeights = checkpoint.dtypes.some((d) => d !== 'F32');
+  let mappedOnce = false;
 
   const locate = (name: string): WeightLocation => {
     const w = checkpoint.weights.get(name);
@@ -80,21 +97,58 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
     return { file: w.file, dtype: w.dtype as WeightLocation['dtype'], shape: w.shape, offset: w.fileOffset, length: w.byteLength };
   };
 
-  const session = (plan: HookPlan): Promise<ort.InferenceSession> => {
+  const need = (plan: HookPlan, tokens: number): SessionNeed => {
+    const f32Bytes = checkpoint.parameterCount * 4;
+    const mapped = residency === 'mapped';
+    return {
+      weights: mapped ? (mappedOnce ? 0 : checkpoint.weightBytes) : f32Bytes,
+      mapped: checkpoint.weightBytes,
+      working: workingBytes(spec, plan, tokens, halfWeights && mapped),
+      describe: mapped
+        ? `weights ${gib(checkpoint.weightBytes)} ${checkpoint.dtypes.join('+')} memory-mapped${mappedOnce ? ', already resident' : ''}`
+        : `weights ${gib(f32Bytes)} as f32 in this session`,
+    };
+  };
+  const suggestion = `Try --weights int8 (≈ ${gib(checkpoint.parameterCount * 1.04)}) or --weights int4 (≈ ${gib(checkpoint.parameterCount * 0.53)}), or fewer tokens per batch.`;
+
+  const evictBeyond = async (limit: number): Promise<void> => {
+    for (const [key, s] of sessions) {
+      if (sessions.size <= limit) break;
+      if (busy.get(key)) continue;
+      sessions.delete(key);
+      await (await s).release();
+    }
+  };
+
+  const session = async (plan: HookPlan, tokens: number): Promise<{ key: string; s: ort.InferenceSession }> => {
     const key = planKey(plan);
     let s = sessions.get(key);
-    if (!s) {
-      const graph = buildDecoderGraph(spec, checkpoint.tensors, locate, plan);
-      s = ort.InferenceSession.create(graph.bytes, {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        extra: { session: { model_external_initializers_file_folder_path: dir } },
-      });
+    if (s) {
+      sessions.delete(key); // refresh recency
       sessions.set(key, s);
+      return { key, s: await s };
     }
-    return s;
+    await evictBeyond(maxSessions - 1);
+    checkFits(dir, need(plan, tokens), suggestion);
+    const started = Date.now();
+    opts.onProgress?.(`building the ONNX session for ${describePlan(plan)} (${gib(checkpoint.weightBytes)} of ${checkpoint.dtypes.join('+')} weights, ${residency})`);
+    const graph = buildDecoderGraph(spec, checkpoint.tensors, locate, plan, residency);
+    s = ort.InferenceSession.create(graph.bytes, {
+      logSeverityLevel: 3, // mapped weights are initializers that are also inputs: ORT warns about each
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      extra: { session: { model_external_initializers_file_folder_path: dir } },
+    }).catch((e: unknown) => {
+      sessions.delete(key);
+      throw explainAllocationFailure(e, dir, 'creating the session');
+    });
+    sessions.set(key, s);
+    const ready = await s;
+    mappedOnce = true;
+    opts.onProgress?.(`session ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { key, s: ready };
   };
 
   return {
@@ -143,7 +197,16 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
         throw new LapeError('a past cache was given but the hook plan has no kvCache');
       }
 
-      const out = await (await session(plan)).run(feeds);
+      const { key, s } = await session(plan, B * T);
+      busy.set(key, (busy.get(key) ?? 0) + 1);
+      let out: ort.InferenceSession.OnnxValueMapType;
+      try {
+        out = await s.run(feeds);
+      } catch (e) {
+        throw explainAllocationFailure(e, dir, `running ${describePlan(plan)} on ${B} × ${T} tokens`);
+      } finally {
+        busy.set(key, busy.get(key)! - 1);
+      }
       const f32 = (name: string): Float32Array => out[name]!.data as Float32Array;
       const result: RunResult = { batch: B, seq: T, hooks: {} };
       if (plan.ffnStats) {

@@ -20,7 +20,9 @@ export const MODEL_GROUP = group('Model', MODEL_DIR, THREADS);
 /** The model group's options as loadModel options: the one place a new model option is mapped. */
 export function modelLoadOptions(ctx: CommandContext): LoadOptions {
   const threads = ctx.get(THREADS);
-  return threads === undefined ? {} : { threads };
+  // Session creation on a large model is the silent minute before the first progress bar: say it.
+  const onProgress = ctx.quiet ? undefined : (m: string): void => void process.stderr.write(`lape: ${m}\n`);
+  return { ...(threads === undefined ? {} : { threads }), onProgress };
 }
 
 export function openModel(ctx: CommandContext): Model {
