@@ -8,6 +8,7 @@ const { onnx } = onnxProto;
 
 export const enum ElemType {
   FLOAT = 1,
+  UINT8 = 2,
   INT64 = 7,
   BOOL = 9,
   FLOAT16 = 10,
@@ -18,6 +19,7 @@ type AttrValue = number | number[] | string | { float: number } | { floats: numb
 export type Dim = number | string;
 
 const OPSET = 17;
+const CONTRIB_DOMAIN = 'com.microsoft';
 const IR_VERSION = 8;
 
 export class GraphBuilder {
@@ -27,6 +29,7 @@ export class GraphBuilder {
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly overridable = new Set<string>();
   private counter = 0;
+  private usesContrib = false;
   private readonly constCache = new Map<string, string>();
 
   /** A fresh value name with a readable prefix. */
@@ -68,15 +71,23 @@ export class GraphBuilder {
     return this.opMulti(opType, inputs, 1, attrs, out ? [out] : undefined)[0]!;
   }
 
+  /** A node of ONNX Runtime's contrib domain (com.microsoft), e.g. MatMulNBits. */
+  contribOp(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    this.usesContrib = true;
+    return this.opMulti(opType, inputs, 1, attrs, undefined, CONTRIB_DOMAIN)[0]!;
+  }
+
   opMulti(
     opType: string,
     inputs: string[],
     nOutputs: number,
     attrs: Record<string, AttrValue> = {},
     outs?: string[],
+    domain?: string,
   ): string[] {
     const outputs = outs ?? Array.from({ length: nOutputs }, () => this.fresh(opType.toLowerCase()));
     this.nodes.push({
+      ...(domain ? { domain } : {}),
       opType,
       input: inputs,
       output: outputs,
@@ -161,7 +172,7 @@ export class GraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'lape',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...(this.usesContrib ? [{ domain: CONTRIB_DOMAIN, version: 1 }] : [])],
       graph: {
         name: graphName,
         node: this.nodes.filter((n) => kept.has(n)),
