@@ -90,7 +90,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
-        extra: { session: { model_external_initializers_file_folder_path: dir } },
+        extra: { session: { model_external_initializers_file_folder_path: checkpoint.folder } },
       });
       sessions.set(key, s);
     }

@@ -78,7 +78,7 @@ export async function recordLanguage(model: Model, tokenizer: LapeTokenizer, opt
 
   const meta: Record<string, string> = {
     lang: opts.lang,
-    model_config_sha256: sha256File(join(model.dir, 'config.json')),
+    model_config_sha256: model.checkpoint.identitySha256,
     tokenizer_sha256: tokenizer.sha256,
     corpus_sha256: await filesSha256(opts.files),
     corpus_files: opts.files.map((f) => f.split('/').pop()).join(','),
