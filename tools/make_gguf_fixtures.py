@@ -8,6 +8,7 @@ GGUF the way llama.cpp's convert_hf_to_gguf.py lays them out, and writes referen
 block formats. Outputs (deterministic: fixed seeds, no timestamps):
 
   test/fixtures/gguf/NAME.TYPE.gguf   TYPE = f32 | f16 | q8_0 | q4_0
+  test/fixtures/gguf/tiny-multilingual.vocab.gguf   the embedded model's tokenizer only (vocab-only GGUF)
   test/fixtures/gguf/quant-blocks.gguf
       per block type T in Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q2_K, Q3_K:
       `T.q` (the blocks, type T, shape [rows, cols]) and `T.ref` (F32, the same values decoded by
@@ -258,6 +259,19 @@ def write_model(name: str, src: Path, arch: str, ftype: str) -> None:
     print(f'{path.relative_to(ROOT)}  {path.stat().st_size} bytes')
 
 
+def write_vocab_only(name: str, src: Path, arch: str) -> None:
+    """A vocabulary-only GGUF (llama.cpp's --vocab-only): metadata and tokenizer, no tensors."""
+    c = json.loads((src / 'config.json').read_text())
+    path = OUT / f'{name}.vocab.gguf'
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_name(name)
+    write_vocab(w, src, c)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.close()
+    print(f'{path.relative_to(ROOT)}  {path.stat().st_size} bytes')
+
+
 def random_blocks(qtype: QT, rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
     """Random K-quant blocks with finite, moderate f16 super-block scales (gguf-py cannot quantise K-quants)."""
     block, size = gguf.GGML_QUANT_SIZES[qtype]
@@ -309,6 +323,8 @@ def main() -> None:
             write_model(name, src, arch, t)
     if not only or 'blocks' in only:
         write_blocks()
+    if not only or 'tiny-multilingual' in only:
+        write_vocab_only('tiny-multilingual', ROOT / 'models' / 'tiny-multilingual', 'llama')
 
 
 if __name__ == '__main__':

@@ -236,7 +236,7 @@ export function readGgufHeader(path: string): GgufHeader {
       raw.push({ name, dims, typeId, offset });
     }
     const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-    if (dataOffset > fileSize) throw new LapeError(`file ends before the tensor data (${fileSize} bytes, data starts at ${dataOffset}): truncated`, path);
+    if (tensorCount > 0 && dataOffset > fileSize) throw new LapeError(`file ends before the tensor data (${fileSize} bytes, data starts at ${dataOffset}): truncated`, path);
 
     const tensors = new Map<string, GgufTensorInfo>();
     const ranges: Array<[number, number, string]> = [];

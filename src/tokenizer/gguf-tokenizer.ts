@@ -100,6 +100,8 @@ export function ggufTokenizerFiles(h: GgufHeader): GgufTokenizerFiles {
   const config: Record<string, unknown> = {
     bos_token: bos === null ? null : tokens[bos],
     eos_token: eos === null ? null : tokens[eos],
+    // llama.cpp decodes pieces as they are (no " ." → "." clean-up).
+    clean_up_tokenization_spaces: false,
   };
 
   if (modelV === 'gpt2') {
