@@ -7,6 +7,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { LapeError } from '../errors.js';
+import { readFileRange } from './safetensors.js';
 
 /** ggml tensor types: id → name, elements per block, bytes per block (ggml.h / gguf-py constants). */
 export const GGML_TYPES: Record<number, { name: string; block: number; bytes: number }> = {
@@ -278,17 +279,5 @@ export function readGgufHeader(path: string): GgufHeader {
 export function readGgufTensorBytes(header: GgufHeader, name: string): Buffer {
   const t = header.tensors.get(name);
   if (!t) throw new LapeError(`no tensor named "${name}"`, header.path);
-  const buf = Buffer.alloc(t.byteLength);
-  const fd = openSync(header.path, 'r');
-  try {
-    let done = 0;
-    while (done < t.byteLength) {
-      const n = readSync(fd, buf, done, t.byteLength - done, t.fileOffset + done);
-      if (n === 0) throw new LapeError(`unexpected end of file reading "${name}"`, header.path);
-      done += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return buf;
+  return readFileRange(header.path, t.fileOffset, t.byteLength, name);
 }

@@ -82,6 +82,26 @@ function rope(c: ConfigReader, x: GgufContext, headDim: number, layout: RopeSpec
 const rmsEps = (c: ConfigReader, x: GgufContext): number => c.positive(x.k('attention.layer_norm_rms_epsilon'));
 const layerEps = (c: ConfigReader, x: GgufContext): number => c.positive(x.k('attention.layer_norm_epsilon'));
 
+type Sizes = ReturnType<typeof sizes>;
+
+/** The same attention settings on every layer, scaled by 1/√head_dim. */
+function everyLayer(s: Sizes, rope: RopeSpec | null, window: number | null = null): FamilySpec['layers'] {
+  return Array.from({ length: s.numLayers }, () => ({ window, rope, attnScale: s.headDim ** -0.5 }));
+}
+
+/** What the LayerNorm families (Phi-2, GPT-2, NeoX, BLOOM) share: LayerNorm with bias, plain FFN, uniform layers. */
+function layerNormFamily(c: ConfigReader, x: GgufContext, s: Sizes, rope: RopeSpec | null) {
+  return {
+    ...LLAMA_LIKE,
+    ...s,
+    norm: 'layer' as const,
+    normEps: layerEps(c, x),
+    layers: everyLayer(s, rope),
+    ffn: 'plain' as const,
+    tieWordEmbeddings: !x.hasTensor('output.weight'),
+  };
+}
+
 /** Llama-style: biases and separate head as stored. */
 function linearBiases(x: GgufContext): FamilySpec['bias'] {
   return { qkv: x.hasTensor('blk.0.attn_q.bias'), o: x.hasTensor('blk.0.attn_output.bias'), ffn: x.hasTensor('blk.0.ffn_up.bias'), lmHead: false };
@@ -99,7 +119,7 @@ const llama: GgufFamily = {
       ...LLAMA_LIKE,
       ...s,
       normEps: rmsEps(c, x),
-      layers: Array.from({ length: s.numLayers }, () => ({ window, rope: r, attnScale: s.headDim ** -0.5 })),
+      layers: everyLayer(s, r, window),
       activation: 'silu',
       bias: linearBiases(x),
       tieWordEmbeddings: !x.hasTensor('output.weight'),
@@ -115,12 +135,12 @@ function qwen(qwen3: boolean): GgufFamily {
     key: qwen3 ? 'qwen3' : 'qwen2',
     spec(c, x) {
       const s = sizes(c, x);
-      const r = rope(c, x, s.headDim, 'halves', c.positive(x.k('rope.freq_base'), 10000));
+      const r = rope(c, x, s.headDim, 'halves');
       return {
         ...LLAMA_LIKE,
         ...s,
         normEps: rmsEps(c, x),
-        layers: Array.from({ length: s.numLayers }, () => ({ window: null, rope: r, attnScale: s.headDim ** -0.5 })),
+        layers: everyLayer(s, r),
         activation: 'silu',
         qkNorm: qwen3,
         bias: linearBiases(x),
@@ -157,7 +177,7 @@ function gemma(version: 1 | 2 | 3): GgufFamily {
       };
       if (version === 1) {
         const r = rope(c, x, s.headDim, 'halves');
-        return { ...base, layers: Array.from({ length: s.numLayers }, () => ({ window: null, rope: r, attnScale: s.headDim ** -0.5 })) };
+        return { ...base, layers: everyLayer(s, r) };
       }
       const window = c.int(x.k('attention.sliding_window'), 4096);
       if (version === 2) {
@@ -199,19 +219,12 @@ const phi2: GgufFamily = {
   key: 'phi',
   spec(c, x) {
     const s = sizes(c, x);
-    const r = rope(c, x, s.headDim, 'halves');
     return {
-      ...LLAMA_LIKE,
-      ...s,
-      norm: 'layer',
-      normEps: layerEps(c, x),
-      layers: Array.from({ length: s.numLayers }, () => ({ window: null, rope: r, attnScale: s.headDim ** -0.5 })),
+      ...layerNormFamily(c, x, s, rope(c, x, s.headDim, 'halves')),
       qkv: x.hasTensor('blk.0.attn_qkv.weight') ? 'fused' : 'separate',
       block: 'parallel-shared-norm',
-      ffn: 'plain',
       activation: 'gelu_tanh',
       bias: { qkv: true, o: true, ffn: true, lmHead: x.hasTensor('output.bias') },
-      tieWordEmbeddings: !x.hasTensor('output.weight'),
     };
   },
   names: GGUF_NAMES,
@@ -224,17 +237,11 @@ const gpt2: GgufFamily = {
   spec(c, x) {
     const s = sizes(c, x);
     return {
-      ...LLAMA_LIKE,
-      ...s,
-      norm: 'layer',
-      normEps: layerEps(c, x),
+      ...layerNormFamily(c, x, s, null),
       positions: 'learned',
-      layers: Array.from({ length: s.numLayers }, () => ({ window: null, rope: null, attnScale: s.headDim ** -0.5 })),
       qkv: 'fused',
-      ffn: 'plain',
       activation: 'gelu_tanh',
       bias: { qkv: true, o: true, ffn: true, lmHead: false },
-      tieWordEmbeddings: !x.hasTensor('output.weight'),
     };
   },
   names: GGUF_NAMES,
@@ -249,19 +256,12 @@ const gptNeox: GgufFamily = {
   key: 'gpt-neox',
   spec(c, x) {
     const s = sizes(c, x);
-    const r = rope(c, x, s.headDim, 'halves');
     return {
-      ...LLAMA_LIKE,
-      ...s,
-      norm: 'layer',
-      normEps: layerEps(c, x),
-      layers: Array.from({ length: s.numLayers }, () => ({ window: null, rope: r, attnScale: s.headDim ** -0.5 })),
+      ...layerNormFamily(c, x, s, rope(c, x, s.headDim, 'halves')),
       qkv: 'fused',
       block: c.bool(x.k('use_parallel_residual'), true) ? 'parallel' : 'sequential',
-      ffn: 'plain',
       activation: 'gelu',
       bias: { qkv: x.hasTensor('blk.0.attn_qkv.bias'), o: x.hasTensor('blk.0.attn_output.bias'), ffn: true, lmHead: false },
-      tieWordEmbeddings: !x.hasTensor('output.weight'),
     };
   },
   names: GGUF_NAMES,
@@ -274,20 +274,14 @@ const bloom: GgufFamily = {
   spec(c, x) {
     const s = sizes(c, x);
     return {
-      ...LLAMA_LIKE,
-      ...s,
+      ...layerNormFamily(c, x, s, null),
       // ALiBi has no table to run out of (context_length is only what the model was trained on).
       maxPositionEmbeddings: 2 ** 20,
-      norm: 'layer',
-      normEps: layerEps(c, x),
       positions: 'alibi',
-      layers: Array.from({ length: s.numLayers }, () => ({ window: null, rope: null, attnScale: s.headDim ** -0.5 })),
       qkv: 'fused',
-      ffn: 'plain',
       activation: 'gelu_tanh',
       embedNorm: true,
       bias: { qkv: true, o: true, ffn: true, lmHead: false },
-      tieWordEmbeddings: !x.hasTensor('output.weight'),
     };
   },
   names: GGUF_NAMES,
