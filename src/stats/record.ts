@@ -10,8 +10,7 @@
  * byte-identical to an uninterrupted run's.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import { LapeError } from '../errors.js';
 import { readSafetensorsHeader, readTensorF64, writeSafetensors } from '../checkpoint/safetensors.js';
 import { tokenChunks } from '../corpus/chunks.js';
@@ -54,10 +53,6 @@ const LANG_RE = /^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$/;
 
 export function checkLangCode(lang: string): void {
   if (!LANG_RE.test(lang)) throw new LapeError(`"${lang}" is not a language code (e.g. en, zh, pt-BR)`);
-}
-
-function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 export async function recordLanguage(model: Model, tokenizer: LapeTokenizer, opts: RecordOptions): Promise<RecordResult> {
