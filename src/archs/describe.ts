@@ -2,9 +2,10 @@
 import type { ModelSpec, RopeSpec } from './model-spec.js';
 
 function rope(r: RopeSpec, headDim: number): string {
-  const scaling = r.scaling.type === 'default' ? '' : `, ${r.scaling.type} ×${r.scaling.factor}`;
+  const s = r.scaling;
+  const scaling = s.type === 'default' ? '' : s.type === 'factors' ? ', per-frequency factors' : `, ${s.type} ×${s.factor}`;
   const part = r.dim < headDim ? `, ${r.dim} of ${headDim} dims` : '';
-  return `rope θ=${r.theta}${scaling}${part}`;
+  return `rope θ=${r.theta}${scaling}${part}${r.layout === 'pairs' ? ', interleaved pairs' : ''}`;
 }
 
 export function describeStructure(s: ModelSpec): Array<[string, string]> {

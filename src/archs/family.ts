@@ -137,10 +137,10 @@ export function uniformLayers(n: number, layer: LayerSpec): LayerSpec[] {
 }
 
 /** A rotary spec over `fraction` of the head dims (HF: int(head_dim · partial_rotary_factor)). */
-export function ropeSpec(rope: Omit<RopeSpec, 'dim'>, headDim: number, fraction = 1): RopeSpec {
+export function ropeSpec(rope: Omit<RopeSpec, 'dim' | 'layout'>, headDim: number, fraction = 1, layout: RopeSpec['layout'] = 'halves'): RopeSpec {
   const dim = Math.floor(headDim * fraction);
   if (dim < 2 || dim % 2 !== 0) {
     throw new LapeError(`rotary dimension ${dim} (head_dim ${headDim} × ${fraction}) must be even and ≥ 2`);
   }
-  return { ...rope, dim };
+  return { ...rope, dim, layout };
 }

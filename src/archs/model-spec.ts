@@ -12,7 +12,9 @@ export type RopeScaling =
       lowFreqFactor: number;
       highFreqFactor: number;
       originalMaxPositionEmbeddings: number;
-    };
+    }
+  /** Each inverse frequency divided by its own factor (GGUF `rope_freqs`: llama.cpp's form of llama3 scaling). */
+  | { type: 'factors'; factors: number[] };
 
 /** Rotary embedding of one layer: base, scaling, and how many leading head dims rotate. */
 export interface RopeSpec {
@@ -20,6 +22,12 @@ export interface RopeSpec {
   scaling: RopeScaling;
   /** Rotated dims (even, ≤ headDim): partial rotary (Phi, NeoX) rotates only the first ones. */
   dim: number;
+  /**
+   * Which dims rotate together: halves = (i, i + dim/2), HF's rotate_half; pairs = (2i, 2i+1), the
+   * interleaved (GPT-J) layout that llama.cpp's converter gives Llama's q/k rows by permuting them.
+   * Frequency i drives pair i in both.
+   */
+  layout: 'halves' | 'pairs';
 }
 
 /** What differs between layers of one model (Gemma 2/3 alternate local and global layers). */

@@ -80,7 +80,13 @@ function globalRoleShapes(spec: ModelSpec): Map<GlobalRole, RoleShape> {
  * Matches the stored tensor names against the roles. Throws a LapeError (without a file; the
  * caller adds it) naming the first missing, misshapen or unexpected tensor.
  */
-export function resolveTensors(spec: ModelSpec, family: Family, stored: Map<string, { shape: number[] }>): ResolvedTensors {
+export function resolveTensors(
+  spec: ModelSpec,
+  family: Family,
+  stored: Map<string, { shape: number[] }>,
+  /** Where the spec came from, for messages. */
+  source = 'config.json',
+): ResolvedTensors {
   const names = family.names;
   const embedName = (prefix: string): string => `${prefix}${names.global.embed}.weight`;
   const layout = names.layouts.find((l) => stored.has(embedName(l.model))) ?? names.layouts[0]!;
@@ -89,17 +95,17 @@ export function resolveTensors(spec: ModelSpec, family: Family, stored: Map<stri
     const t = stored.get(name);
     if (!t) throw new LapeError(`tensor "${name}" is missing (${missing})`);
     if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-      throw new LapeError(`tensor "${name}" has shape [${t.shape.join(', ')}] but config.json implies [${want.join(', ')}]`);
+      throw new LapeError(`tensor "${name}" has shape [${t.shape.join(', ')}] but ${source} implies [${want.join(', ')}]`);
     }
     shapes.set(name, want);
   };
   const use = (base: string, shape: RoleShape, optional = false): RoleRef | undefined => {
     const weight = `${base}.weight`;
     if (optional && !stored.has(weight)) return undefined;
-    expect(weight, shape.weight, `a ${spec.architecture} with this config.json needs it`);
+    expect(weight, shape.weight, `a ${spec.architecture} with this ${source} needs it`);
     if (!shape.bias) return { weight };
     const bias = `${base}.bias`;
-    expect(bias, shape.bias, 'config.json declares this bias');
+    expect(bias, shape.bias, `${source} declares this bias`);
     return { weight, bias };
   };
 
@@ -136,8 +142,8 @@ export function resolveTensors(spec: ModelSpec, family: Family, stored: Map<stri
       ignored.push(name);
     } else {
       throw new LapeError(
-        `unexpected tensor "${name}": a ${spec.architecture} with this config.json has no such weight ` +
-        '(a bias or layer the config does not declare, or a variant lape does not implement)',
+        `unexpected tensor "${name}": a ${spec.architecture} with this ${source} has no such weight ` +
+        `(a bias or layer ${source} does not declare, or a variant lape does not implement)`,
       );
     }
   }

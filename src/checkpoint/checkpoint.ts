@@ -1,7 +1,9 @@
 /**
- * A local Hugging Face checkpoint folder: config.json → ModelSpec, and an index of every weight
- * tensor (single model.safetensors or a sharded index) validated against the spec, read lazily.
+ * A local checkpoint: a Hugging Face folder (config.json → ModelSpec, and an index of every weight
+ * tensor: single model.safetensors or a sharded index) or a .gguf file (gguf-checkpoint.ts),
+ * validated against the spec, read lazily.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LapeError } from '../errors.js';
@@ -10,16 +12,24 @@ import type { Family } from '../archs/family.js';
 import type { ModelSpec } from '../archs/model-spec.js';
 import { resolveTensors, type ResolvedTensors } from '../archs/tensors.js';
 import { readSafetensorsHeader, readTensorF32, type SafetensorsHeader, type TensorInfo } from './safetensors.js';
+import { isGgufPath, openGgufCheckpoint } from './gguf-checkpoint.js';
 
 export interface WeightRef extends TensorInfo {
-  /** File name relative to the checkpoint folder. */
+  /** File name relative to `Checkpoint.folder`. */
   file: string;
 }
 
 export interface Checkpoint {
+  /** The path as given: the checkpoint folder, or the .gguf file. */
   dir: string;
+  /** The folder the weight files lie in (external-data folder of the graph). */
+  folder: string;
+  format: 'safetensors' | 'gguf';
+  /** Identity for resume and merge: sha256 of config.json, or of a GGUF file's metadata and tensor headers. */
+  identitySha256: string;
   spec: ModelSpec;
   family: Family;
+  /** config.json, or the GGUF metadata (without the tokenizer's arrays). */
   config: Record<string, unknown>;
   /** Every stored tensor, by name. */
   weights: Map<string, WeightRef>;
@@ -80,7 +90,9 @@ function weightFiles(dir: string): string[] {
 }
 
 export function openCheckpoint(dir: string): Checkpoint {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new LapeError('checkpoint folder does not exist', dir);
+  if (isGgufPath(dir) && existsSync(dir) && statSync(dir).isFile()) return openGgufCheckpoint(dir);
+  if (!existsSync(dir)) throw new LapeError(isGgufPath(dir) ? 'GGUF file does not exist' : 'checkpoint folder does not exist', dir);
+  if (!statSync(dir).isDirectory()) throw new LapeError('not a checkpoint folder or a .gguf file', dir);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new LapeError('missing config.json in the checkpoint folder', configPath);
   const config = readJson(configPath);
@@ -121,6 +133,9 @@ export function openCheckpoint(dir: string): Checkpoint {
   }
   return {
     dir,
+    folder: dir,
+    format: 'safetensors',
+    identitySha256: createHash('sha256').update(readFileSync(configPath)).digest('hex'),
     spec,
     family,
     config,

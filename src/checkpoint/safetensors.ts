@@ -163,13 +163,18 @@ function parseEntry(
 export function readTensorBytes(header: SafetensorsHeader, name: string): Buffer {
   const info = header.tensors.get(name);
   if (!info) throw new LapeError(`no tensor named "${name}"`, header.path);
-  const buf = Buffer.alloc(info.byteLength);
-  const fd = openSync(header.path, 'r');
+  return readFileRange(header.path, info.fileOffset, info.byteLength, name);
+}
+
+/** Reads [offset, offset + length) of a file (`what` names the data in messages). */
+export function readFileRange(path: string, offset: number, length: number, what: string): Buffer {
+  const buf = Buffer.alloc(length);
+  const fd = openSync(path, 'r');
   try {
     let done = 0;
-    while (done < info.byteLength) {
-      const n = readSync(fd, buf, done, info.byteLength - done, info.fileOffset + done);
-      if (n === 0) throw new LapeError(`unexpected end of file reading "${name}"`, header.path);
+    while (done < length) {
+      const n = readSync(fd, buf, done, length - done, offset + done);
+      if (n === 0) throw new LapeError(`unexpected end of file reading "${what}"`, path);
       done += n;
     }
   } finally {

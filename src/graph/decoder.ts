@@ -157,9 +157,22 @@ export function buildDecoderGraph(
   const rotate = (t: string, r: RopeSpec): string => {
     const { cos, sin, dim } = ropeTable(r);
     const [rot, pass] = dim < hd ? g.opMulti('Split', [t, g.i64([dim, hd - dim])], 2, { axis: -1 }) : [t, ''];
-    const [a, b] = g.opMulti('Split', [rot!, g.i64([dim / 2, dim / 2])], 2, { axis: -1 });
-    const rotated = g.op('Concat', [g.op('Neg', [b!]), a!], { axis: -1 });
-    const out = g.op('Add', [g.op('Mul', [rot!, cos]), g.op('Mul', [rotated, sin])]);
+    let out: string;
+    if (r.layout === 'halves') {
+      const [a, b] = g.opMulti('Split', [rot!, g.i64([dim / 2, dim / 2])], 2, { axis: -1 });
+      const rotated = g.op('Concat', [g.op('Neg', [b!]), a!], { axis: -1 });
+      out = g.op('Add', [g.op('Mul', [rot!, cos]), g.op('Mul', [rotated, sin])]);
+    } else {
+      // Interleaved pairs (x[2i], x[2i+1]) rotate by frequency i: view [..., dim/2, 2], rotate, view back.
+      const pairs = g.op('Reshape', [rot!, g.i64([0, 0, 0, dim / 2, 2])]);
+      const [a, b] = g.opMulti('Split', [pairs, g.i64([1, 1])], 2, { axis: -1 });
+      const half = (x: string): string => g.op('Unsqueeze', [g.op('Slice', [x, g.i64([0]), g.i64([dim / 2]), g.i64([-1])]), g.i64([-1])]);
+      const c = half(cos);
+      const s = half(sin);
+      const even = g.op('Sub', [g.op('Mul', [a!, c]), g.op('Mul', [b!, s])]);
+      const odd = g.op('Add', [g.op('Mul', [b!, c]), g.op('Mul', [a!, s])]);
+      out = g.op('Reshape', [g.op('Concat', [even, odd], { axis: -1 }), g.i64([0, 0, 0, dim])]);
+    }
     return pass ? g.op('Concat', [out, pass], { axis: -1 }) : out;
   };
 

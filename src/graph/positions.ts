@@ -16,6 +16,9 @@ export function ropeInverseFrequencies(rope: RopeSpec): Float32Array {
   const rs = rope.scaling;
   if (rs.type === 'linear') {
     for (let i = 0; i < half; i++) inv[i] = f(inv[i]! / rs.factor);
+  } else if (rs.type === 'factors') {
+    if (rs.factors.length !== half) throw new Error(`rope has ${half} frequencies but ${rs.factors.length} factors`);
+    for (let i = 0; i < half; i++) inv[i] = f(inv[i]! / rs.factors[i]!);
   } else if (rs.type === 'llama3') {
     // Long wavelengths are divided by `factor`, short ones kept, the band between interpolated.
     const lowWavelen = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;

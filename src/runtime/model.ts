@@ -139,7 +139,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      extra: { session: { model_external_initializers_file_folder_path: dir } },
+      extra: { session: { model_external_initializers_file_folder_path: checkpoint.folder } },
     }).catch((e: unknown) => {
       sessions.delete(key);
       throw explainAllocationFailure(e, dir, 'creating the session');

@@ -10,8 +10,7 @@
  * byte-identical to an uninterrupted run's.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import { LapeError } from '../errors.js';
 import { readSafetensorsHeader, readTensorF64, writeSafetensors } from '../checkpoint/safetensors.js';
 import { tokenChunks } from '../corpus/chunks.js';
@@ -56,10 +55,6 @@ export function checkLangCode(lang: string): void {
   if (!LANG_RE.test(lang)) throw new LapeError(`"${lang}" is not a language code (e.g. en, zh, pt-BR)`);
 }
 
-function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
 export async function recordLanguage(model: Model, tokenizer: LapeTokenizer, opts: RecordOptions): Promise<RecordResult> {
   checkLangCode(opts.lang);
   if (opts.files.length === 0) throw new LapeError('no corpus files given');
@@ -78,7 +73,7 @@ export async function recordLanguage(model: Model, tokenizer: LapeTokenizer, opt
 
   const meta: Record<string, string> = {
     lang: opts.lang,
-    model_config_sha256: sha256File(join(model.dir, 'config.json')),
+    model_config_sha256: model.checkpoint.identitySha256,
     tokenizer_sha256: tokenizer.sha256,
     corpus_sha256: await filesSha256(opts.files),
     corpus_files: opts.files.map((f) => f.split('/').pop()).join(','),

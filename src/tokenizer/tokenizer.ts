@@ -1,5 +1,6 @@
 /**
- * Tokenizer from a checkpoint folder's tokenizer.json (+ tokenizer_config.json), via
+ * Tokenizer from a checkpoint folder's tokenizer.json (+ tokenizer_config.json), or from a GGUF
+ * file's tokenizer metadata turned into the same tokenizer.json form (gguf-tokenizer.ts), via
  * @huggingface/tokenizers. Special tokens (BOS) follow the checkpoint's own post-processor.
  */
 import { createHash } from 'node:crypto';
@@ -7,19 +8,28 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LapeError } from '../errors.js';
+import { readGgufHeader } from '../checkpoint/gguf.js';
+import { isGgufPath } from '../checkpoint/gguf-checkpoint.js';
+import { ggufTokenizerFiles } from './gguf-tokenizer.js';
 
 export interface LapeTokenizer {
   /** tokenizer.json model type (BPE, Unigram, WordPiece, WordLevel). */
   type: string;
   vocabSize: number;
-  /** sha256 of tokenizer.json (provenance for statistics files). */
+  /** sha256 of tokenizer.json, or of the one built from GGUF metadata (provenance for statistics files). */
   sha256: string;
   encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
   tokenToId(token: string): number | undefined;
 }
 
+/** Tokenizer of a checkpoint folder (tokenizer.json) or of a .gguf file (its tokenizer metadata). */
 export function loadTokenizer(dir: string): LapeTokenizer {
+  if (isGgufPath(dir)) {
+    const { json, config } = ggufTokenizerFiles(readGgufHeader(dir));
+    const bytes = Buffer.from(JSON.stringify(json));
+    return fromTokenizerJson(json, config, bytes, dir);
+  }
   const path = join(dir, 'tokenizer.json');
   if (!existsSync(path)) throw new LapeError('missing tokenizer.json (lape needs the fast-tokenizer file)', path);
   const bytes = readFileSync(path);
@@ -38,6 +48,11 @@ export function loadTokenizer(dir: string): LapeTokenizer {
       throw new LapeError(`not valid JSON (${(e as Error).message})`, cfgPath);
     }
   }
+  return fromTokenizerJson(json, config, bytes, path);
+}
+
+/** The tokenizer built from a tokenizer.json object; `bytes` are hashed for provenance. */
+function fromTokenizerJson(json: Record<string, unknown>, config: Record<string, unknown>, bytes: Uint8Array, path: string): LapeTokenizer {
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(json, config);
