@@ -7,14 +7,15 @@
  * Only the projections of the blocks are quantised; embeddings, norms, biases and the LM head keep
  * their stored type (bf16 converts every tensor).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LapeError } from '../errors.js';
 import type { LayerRole } from '../archs/family.js';
 import type { Checkpoint } from './checkpoint.js';
-import { readSafetensorsHeader, readTensorBytes, bytesToFloat32, type DType } from './safetensors.js';
+import type { TensorLocation, WeightLocation } from './locations.js';
+import { readSafetensorsHeader, readFileRange, bytesToFloat32, type DType } from './safetensors.js';
 
 export type WeightType = 'stored' | 'f32' | 'bf16' | 'int8' | 'int4';
 export const WEIGHT_TYPES: readonly WeightType[] = ['stored', 'f32', 'bf16', 'int8', 'int4'];
@@ -25,32 +26,11 @@ export const BLOCK_SIZE = { int8: 128, int4: 32 } as const;
 const FORMAT = 'lape-derived-weights-1';
 const PROJECTIONS: readonly LayerRole[] = ['q', 'k', 'v', 'qkv', 'o', 'gate', 'up', 'down'];
 
-export interface PlainLocation {
-  kind: 'plain';
-  file: string;
-  dtype: 'F32' | 'F16' | 'BF16';
-  shape: number[];
-  offset: number;
-  length: number;
-}
-
-/** A projection as MatMulNBits blocks: y = x · Wᵀ with W [n, k] (outputs × inputs). */
-export interface NBitsLocation {
-  kind: 'nbits';
-  file: string;
-  bits: 4 | 8;
-  blockSize: number;
-  n: number;
-  k: number;
-  codes: { offset: number; length: number };
-  scales: { offset: number; length: number };
-}
-
 export interface DerivedWeights {
   dir: string;
   type: WeightType;
   bytes: number;
-  locate(name: string): PlainLocation | NBitsLocation;
+  locate(name: string): TensorLocation;
 }
 
 export function cacheRoot(): string {
@@ -58,15 +38,16 @@ export function cacheRoot(): string {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lape');
 }
 
-/** The checkpoint's identity for the cache: config.json, each file's header, size and mtime. */
+/** The checkpoint's identity for the cache: its identity hash, each weight file's size and mtime, every used tensor. */
 function cacheKey(ck: Checkpoint, type: WeightType): string {
-  const h = createHash('sha256').update(FORMAT).update(type);
-  h.update(readFileSync(join(ck.dir, 'config.json')));
+  const h = createHash('sha256').update(FORMAT).update(type).update(ck.identitySha256);
   for (const file of [...new Set([...ck.weights.values()].map((w) => w.file))].sort()) {
-    const st = statSync(join(ck.dir, file));
-    const header = readSafetensorsHeader(join(ck.dir, file));
-    h.update(`${file}:${st.size}:${st.mtimeMs}:${header.headerLength}`);
-    for (const [name, t] of header.tensors) h.update(`${name}:${t.dtype}:${t.shape.join('x')}:${t.fileOffset}`);
+    const st = statSync(join(ck.folder, file));
+    h.update(`${file}:${st.size}:${st.mtimeMs}`);
+  }
+  for (const name of ck.tensors.shapes.keys()) {
+    const w = ck.weights.get(name)!;
+    h.update(`${name}:${w.dtype}:${w.shape.join('x')}:${w.file}:${w.fileOffset}`);
   }
   return h.digest('hex').slice(0, 24);
 }
@@ -198,7 +179,7 @@ export function derivedWeights(ck: Checkpoint, type: 'bf16' | 'int8' | 'int4', o
       }
       const t = header.tensors.get(name);
       if (!t) throw new LapeError(`derived weights lack "${name}" (delete the folder to rebuild it)`, dir);
-      return { kind: 'plain', file, dtype: t.dtype as PlainLocation['dtype'], shape: t.shape, ...at(name) };
+      return { kind: 'plain', file, dtype: t.dtype as WeightLocation['dtype'], shape: t.shape, ...at(name) };
     },
   };
 }
@@ -238,13 +219,10 @@ function write(ck: Checkpoint, planned: Planned[], root: string, dir: string, fi
     len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
     put(len);
     put(Buffer.from(json, 'utf8'));
-    const headers = new Map<string, ReturnType<typeof readSafetensorsHeader>>();
     let lastReport = 0;
     for (const [i, p] of planned.entries()) {
       const ref = ck.weights.get(p.source)!;
-      let h = headers.get(ref.file);
-      if (!h) headers.set(ref.file, (h = readSafetensorsHeader(join(ck.dir, ref.file))));
-      const raw = p.needs === 'none' ? Buffer.alloc(0) : readTensorBytes(h, p.source);
+      const raw = p.needs === 'none' ? Buffer.alloc(0) : readFileRange(join(ck.folder, ref.file), ref.fileOffset, ref.byteLength, `tensor "${p.source}"`);
       const bytes = p.encode(p.needs === 'f32' ? bytesToFloat32(raw, ref.dtype as DType) : new Float32Array(0), raw);
       if (bytes.byteLength !== p.bytes) throw new LapeError(`internal: "${p.key}" encoded to ${bytes.byteLength} bytes, planned ${p.bytes}`);
       put(bytes);

@@ -16,15 +16,7 @@ import { planNeedsHead, type HookPlan } from './hook-plan.js';
 import { instrument } from './hooks.js';
 import { alibiSlopes, ropeInverseFrequencies } from './positions.js';
 import { LapeError } from '../errors.js';
-
-/** Where a weight's bytes are: a file relative to the checkpoint folder, and a byte range. */
-export interface WeightLocation {
-  file: string;
-  dtype: 'F32' | 'F16' | 'BF16';
-  shape: number[];
-  offset: number;
-  length: number;
-}
+import type { NBitsLocation, TensorLocation, WeightLocation } from '../checkpoint/locations.js';
 
 /**
  * How weights live in the session. mapped: each weight is an external initializer that is also a
@@ -60,7 +52,7 @@ export function maskInputName(window: number | null): string {
 export function buildDecoderGraph(
   spec: ModelSpec,
   tensors: ResolvedTensors,
-  locate: (name: string) => WeightLocation,
+  locate: (name: string) => TensorLocation,
   plan: HookPlan,
   residency: WeightResidency = 'mapped',
 ): DecoderGraph {
@@ -74,8 +66,13 @@ export function buildDecoderGraph(
   const rawCache = new Set<string>();
   let anchor = '';
   /** The stored initializer (f32, f16 or bf16), without a cast. */
-  const stored = (name: string): { value: string; dtype: WeightLocation['dtype']; shape: number[] } => {
+  const plain = (name: string): WeightLocation => {
     const loc = locate(name);
+    if (loc.kind === 'nbits') throw new LapeError(`internal: "${name}" is quantised but used as a plain tensor`);
+    return loc;
+  };
+  const stored = (name: string): { value: string; dtype: WeightLocation['dtype']; shape: number[] } => {
+    const loc = plain(name);
     const value = `w:${name}`;
     if (!rawCache.has(name)) {
       g.external(value, DTYPE_ELEM[loc.dtype], loc.shape, loc.file, loc.offset, loc.length);
@@ -106,7 +103,19 @@ export function buildDecoderGraph(
     if (!ref) throw new LapeError(`internal: the decoder needs the ${what} tensor, which was not resolved`);
     return ref;
   };
+  // Quantised projections: constant initializers (ORT prepacks them), activations quantised to
+  // int8 per block (accuracy level 4, VNNI) — 1.6–2× f32 Gemm here, against 0.36× at level 0 for 8-bit.
+  const nbits = (x: string, name: string, q: NBitsLocation): string => {
+    const codes = g.external(`q:${name}`, ElemType.UINT8, [q.n, Math.ceil(q.k / q.blockSize), (q.blockSize * q.bits) / 8], q.file, q.codes.offset, q.codes.length);
+    const scales = g.external(`s:${name}`, ElemType.FLOAT, [q.n * Math.ceil(q.k / q.blockSize)], q.file, q.scales.offset, q.scales.length);
+    return g.contribOp('MatMulNBits', [x, codes, scales], { K: q.k, N: q.n, bits: q.bits, block_size: q.blockSize, accuracy_level: 4 });
+  };
   const linear = (x: string, ref: RoleRef): string => {
+    const loc = locate(ref.weight);
+    if (loc.kind === 'nbits') {
+      const y = nbits(x, ref.weight, loc);
+      return ref.bias ? g.op('Add', [y, param(ref.bias)]) : y;
+    }
     const inputs = ref.bias ? [x, param(ref.weight), param(ref.bias)] : [x, param(ref.weight)];
     return g.op('Gemm', inputs, { transB: spec.weightLayout === 'out-in' ? 1 : 0 });
   };

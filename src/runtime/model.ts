@@ -7,7 +7,9 @@ import * as ort from 'onnxruntime-node';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { ModelSpec } from '../archs/model-spec.js';
 import { LapeError } from '../errors.js';
-import { buildDecoderGraph, type WeightLocation, type WeightResidency } from '../graph/decoder.js';
+import { buildDecoderGraph, type WeightResidency } from '../graph/decoder.js';
+import type { TensorLocation } from '../checkpoint/locations.js';
+import { derivedWeights, type DerivedWeights, type WeightType } from '../checkpoint/derived-weights.js';
 import { describePlan, planKey, type HookPlan } from '../graph/hook-plan.js';
 import { checkFits, explainAllocationFailure, gib, workingBytes, type SessionNeed } from './memory.js';
 import { identityVectors, patchVectors, type NeuronPatch } from './patches.js';
@@ -16,7 +18,13 @@ import { prepareBatch, type TokenBatch } from './batch.js';
 export interface LoadOptions {
   /** Intra-op threads (default: all cores). */
   threads?: number;
-  /** Weight residency in sessions (default mapped: file-backed, one copy for all sessions). */
+  /**
+   * Weight type (default stored: as the files hold them, memory-mapped; half types cast per run).
+   * f32: half weights cast once at load (faster compute, 2× memory). bf16 / int8 / int4: derived
+   * weights written once into the cache folder (src/checkpoint/derived-weights.ts).
+   */
+  weights?: WeightType;
+  /** Weight residency in sessions (default mapped; --weights f32 folds). Mostly for tests and benchmarks. */
   residency?: WeightResidency;
   /**
    * Sessions kept at once (default 3); the least recently used idle one is released beyond that.
@@ -71,6 +79,8 @@ export interface Model {
   spec: ModelSpec;
   checkpoint: Checkpoint;
   threads: number;
+  /** The weight type the sessions use (part of a result's identity: int8 statistics differ from f32). */
+  weights: WeightType;
   run(batch: TokenBatch, plan: HookPlan, opts?: RunOptions): Promise<RunResult>;
   /** Number of sessions built so far (one per distinct plan). */
   sessionCount(): number;
@@ -82,30 +92,37 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   const spec = checkpoint.spec;
   const threads = opts.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new LapeError(`threads must be a positive integer, got ${threads}`);
-  const residency = opts.residency ?? 'mapped';
+  const type = opts.weights ?? 'stored';
+  const allBf16 = checkpoint.dtypes.every((d) => d === 'BF16');
+  const derived: DerivedWeights | null =
+    type === 'int8' || type === 'int4' || (type === 'bf16' && !allBf16) ? derivedWeights(checkpoint, type, opts.onProgress) : null;
+  const residency = opts.residency ?? (type === 'f32' ? 'folded' : 'mapped');
+  const weightBytes = derived?.bytes ?? checkpoint.weightBytes;
+  const weightsLabel = derived ? derived.type : checkpoint.dtypes.join('+');
   const maxSessions = opts.maxSessions ?? 3;
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new LapeError(`maxSessions must be a positive integer, got ${maxSessions}`);
   // Insertion order = recency (a hit is re-inserted); busy counts runs in flight per session.
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
   const busy = new Map<string, number>();
-  const halfWeights = checkpoint.dtypes.some((d) => d !== 'F32');
+  const halfWeights = derived ? derived.type === 'bf16' : checkpoint.dtypes.some((d) => d !== 'F32');
   let mappedOnce = false;
 
-  const locate = (name: string): WeightLocation => {
+  const locate = (name: string): TensorLocation => {
+    if (derived) return derived.locate(name);
     const w = checkpoint.weights.get(name);
     if (!w) throw new LapeError(`weight "${name}" is missing`, dir);
-    return { file: w.file, dtype: w.dtype as WeightLocation['dtype'], shape: w.shape, offset: w.fileOffset, length: w.byteLength };
+    return { file: w.file, dtype: w.dtype as 'F32' | 'F16' | 'BF16', shape: w.shape, offset: w.fileOffset, length: w.byteLength };
   };
 
   const need = (plan: HookPlan, tokens: number): SessionNeed => {
     const f32Bytes = checkpoint.parameterCount * 4;
     const mapped = residency === 'mapped';
     return {
-      weights: mapped ? (mappedOnce ? 0 : checkpoint.weightBytes) : f32Bytes,
-      mapped: checkpoint.weightBytes,
+      weights: mapped ? (mappedOnce ? 0 : weightBytes) : f32Bytes,
+      mapped: weightBytes,
       working: workingBytes(spec, plan, tokens, halfWeights && mapped),
       describe: mapped
-        ? `weights ${gib(checkpoint.weightBytes)} ${checkpoint.dtypes.join('+')} memory-mapped${mappedOnce ? ', already resident' : ''}`
+        ? `weights ${gib(weightBytes)} ${weightsLabel} memory-mapped${mappedOnce ? ', already resident' : ''}`
         : `weights ${gib(f32Bytes)} as f32 in this session`,
     };
   };
@@ -131,7 +148,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
     await evictBeyond(maxSessions - 1);
     checkFits(dir, need(plan, tokens), suggestion);
     const started = Date.now();
-    opts.onProgress?.(`building the ONNX session for ${describePlan(plan)} (${gib(checkpoint.weightBytes)} of ${checkpoint.dtypes.join('+')} weights, ${residency})`);
+    opts.onProgress?.(`building the ONNX session for ${describePlan(plan)} (${gib(weightBytes)} of ${weightsLabel} weights, ${residency})`);
     const graph = buildDecoderGraph(spec, checkpoint.tensors, locate, plan, residency);
     s = ort.InferenceSession.create(graph.bytes, {
       logSeverityLevel: 3, // mapped weights are initializers that are also inputs: ORT warns about each
@@ -139,7 +156,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      extra: { session: { model_external_initializers_file_folder_path: checkpoint.folder } },
+      extra: { session: { model_external_initializers_file_folder_path: derived?.dir ?? checkpoint.folder } },
     }).catch((e: unknown) => {
       sessions.delete(key);
       throw explainAllocationFailure(e, dir, 'creating the session');
@@ -156,6 +173,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
     spec,
     checkpoint,
     threads,
+    weights: type,
     sessionCount: () => sessions.size,
     async release() {
       for (const s of sessions.values()) await (await s).release();

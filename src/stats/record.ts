@@ -84,6 +84,8 @@ export async function recordLanguage(model: Model, tokenizer: LapeTokenizer, opt
     shard: `${shard.index}/${shard.count}`,
     hook: 'blocks.*.mlp.hook_act > 0',
     lape_version: LAPE_VERSION,
+    // Only non-default types are named, so statistics recorded before --weights existed keep their identity.
+    ...(model.weights === 'stored' ? {} : { weights: model.weights }),
   };
   // Identity of the job: a partial or final file from different arguments is never reused.
   const jobKey = createHash('sha256').update(JSON.stringify(meta)).digest('hex').slice(0, 16);
@@ -181,7 +183,7 @@ export async function recordLanguage(model: Model, tokenizer: LapeTokenizer, opt
 }
 
 /** Metadata keys that must agree between shards of one language. */
-const MERGE_KEYS = ['lang', 'model_config_sha256', 'tokenizer_sha256', 'seq_len', 'bos', 'layers', 'neurons'] as const;
+const MERGE_KEYS = ['lang', 'model_config_sha256', 'tokenizer_sha256', 'seq_len', 'bos', 'layers', 'neurons', 'weights'] as const;
 
 /** Sums statistics shards of one language (same model, tokenizer, sequence length). */
 export function mergeStats(parts: Array<{ file: string; stats: LangStats }>): LangStats {
@@ -234,6 +236,7 @@ export function mergeStats(parts: Array<{ file: string; stats: LangStats }>): La
     shard: `merged:${ordered.map((p) => p.stats.meta.shard).join(',')}`,
     chunks: String(ordered.reduce((s, p) => s + Number(p.stats.meta.chunks ?? 0), 0)),
     lape_version: LAPE_VERSION,
+    ...(m.weights ? { weights: m.weights } : {}),
   };
   return out;
 }

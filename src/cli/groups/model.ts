@@ -4,25 +4,33 @@
  * declare it, add it to MODEL_GROUP, and map it in modelLoadOptions — nothing else changes.
  */
 import { loadModel, type LoadOptions, type Model } from '../../runtime/model.js';
+import { WEIGHT_TYPES } from '../../checkpoint/derived-weights.js';
 import type { CommandContext } from '../command.js';
 import { group, opt, type AnyOption } from '../options/option.js';
 
 export const MODEL_DIR = opt.path('model', {
-  metavar: 'DIR',
+  metavar: 'PATH',
   required: true,
-  help: 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)',
+  help: 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json) or a .gguf file',
 });
 
 export const THREADS = opt.int('threads', { help: 'ONNX Runtime intra-op threads', defaultText: 'all cores' });
 
-export const MODEL_GROUP = group('Model', MODEL_DIR, THREADS);
+export const WEIGHTS = opt.enum('weights', WEIGHT_TYPES, {
+  default: 'stored',
+  help:
+    'weights in memory: stored (as the files hold them, memory-mapped; f16/bf16 cast per run), f32 (half weights cast once: faster, 2× memory), ' +
+    'bf16, int8 or int4 (weight-only, ONNX Runtime MatMulNBits; written once into $LAPE_CACHE_DIR, default ~/.cache/lape)',
+});
+
+export const MODEL_GROUP = group('Model', MODEL_DIR, THREADS, WEIGHTS);
 
 /** The model group's options as loadModel options: the one place a new model option is mapped. */
 export function modelLoadOptions(ctx: CommandContext): LoadOptions {
   const threads = ctx.get(THREADS);
   // Session creation on a large model is the silent minute before the first progress bar: say it.
   const onProgress = ctx.quiet ? undefined : (m: string): void => void process.stderr.write(`lape: ${m}\n`);
-  return { ...(threads === undefined ? {} : { threads }), onProgress };
+  return { ...(threads === undefined ? {} : { threads }), weights: ctx.get(WEIGHTS), onProgress };
 }
 
 export function openModel(ctx: CommandContext): Model {

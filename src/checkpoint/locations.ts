@@ -1,0 +1,30 @@
+/** Where a tensor's bytes are, for the graph: a byte range of a file in the weights folder. */
+
+/** A plain tensor (f32, f16 or bf16). */
+export interface WeightLocation {
+  kind?: 'plain';
+  /** File name relative to the folder the session reads external data from. */
+  file: string;
+  dtype: 'F32' | 'F16' | 'BF16';
+  shape: number[];
+  offset: number;
+  length: number;
+}
+
+/**
+ * A projection as ONNX Runtime MatMulNBits blocks, y = x · Wᵀ with W [n, k] (outputs × inputs):
+ * codes uint8 [n, ⌈k/blockSize⌉, blockSize·bits/8], scales f32 [n·⌈k/blockSize⌉], the default zero
+ * point 2^(bits−1).
+ */
+export interface NBitsLocation {
+  kind: 'nbits';
+  file: string;
+  bits: 4 | 8;
+  blockSize: number;
+  n: number;
+  k: number;
+  codes: { offset: number; length: number };
+  scales: { offset: number; length: number };
+}
+
+export type TensorLocation = WeightLocation | NBitsLocation;
