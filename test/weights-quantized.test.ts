@@ -65,8 +65,9 @@ async function logitsError(dir: string, type: WeightType): Promise<number> {
   return e / scale;
 }
 
-// Tolerances: 3× the largest error bench/agreement.ts measured on the HF fixtures (README table).
-const TOLERANCE: Record<string, number> = { bf16: 0.03, int8: 0.06, int4: 0.5 };
+// Tolerances: ≈ 3× (int4: 2×) the largest error bench/agreement.ts measured on these three
+// fixtures (README, "Weights in memory": bf16 ≤ 6.4e-3, int8 ≤ 2.7e-2, int4 ≤ 0.34 of the logit scale).
+const TOLERANCE: Record<string, number> = { bf16: 0.02, int8: 0.08, int4: 0.7 };
 
 for (const fixture of ['llama-bias', 'gpt2', 'bloom']) {
   test(`${fixture}: bf16, int8 and int4 logits stay within the measured quantisation error of the stored weights`, async () => {
