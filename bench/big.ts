@@ -74,7 +74,7 @@ const CASES: Case[] = [
   { name: 'q05-f32', checkpoint: 'q05-f32', weights: 'stored', residency: 'mapped', cachePerParam: 0 },
   { name: 'q05-f32-folded', checkpoint: 'q05-f32', weights: 'stored', residency: 'folded', cachePerParam: 0 },
   { name: 'q05-bf16', checkpoint: 'q05-bf16', weights: 'stored', residency: 'mapped', cachePerParam: 0 },
-  { name: 'q05-bf16-f32', checkpoint: 'q05-bf16', weights: 'f32', residency: 'mapped', cachePerParam: 4 },
+  { name: 'q05-bf16-f32', checkpoint: 'q05-bf16', weights: 'f32', residency: 'folded', cachePerParam: 4 },
   { name: 'q05-int8', checkpoint: 'q05-bf16', weights: 'int8', residency: 'mapped', cachePerParam: 1.1 },
   { name: 'q05-int4', checkpoint: 'q05-bf16', weights: 'int4', residency: 'mapped', cachePerParam: 0.7 },
   { name: '7b-bf16', checkpoint: '7b-bf16', weights: 'stored', residency: 'mapped', cachePerParam: 0 },

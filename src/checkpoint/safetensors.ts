@@ -187,24 +187,41 @@ export function readFileRange(path: string, offset: number, length: number, what
 export function bytesToFloat32(bytes: Buffer, dtype: DType): Float32Array {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
   const out = new Float32Array(n);
+  // Typed-array views (little-endian hosts) are ~20× faster than Buffer.read*: copy unaligned input first.
+  const width = DTYPE_BYTES[dtype];
+  const src = bytes.byteOffset % width === 0 ? bytes : Buffer.from(bytes);
   switch (dtype) {
     case 'F32':
-      for (let i = 0; i < n; i++) out[i] = bytes.readFloatLE(i * 4);
+      out.set(new Float32Array(src.buffer, src.byteOffset, n));
       return out;
     case 'F64':
-      for (let i = 0; i < n; i++) out[i] = bytes.readDoubleLE(i * 8);
+      out.set(new Float64Array(src.buffer, src.byteOffset, n));
       return out;
     case 'BF16': {
+      const u16 = new Uint16Array(src.buffer, src.byteOffset, n);
       const u32 = new Uint32Array(out.buffer);
-      for (let i = 0; i < n; i++) u32[i] = bytes.readUInt16LE(i * 2) << 16;
+      for (let i = 0; i < n; i++) u32[i] = u16[i]! << 16;
       return out;
     }
-    case 'F16':
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(bytes.readUInt16LE(i * 2));
+    case 'F16': {
+      const u16 = new Uint16Array(src.buffer, src.byteOffset, n);
+      const table = halfTable();
+      for (let i = 0; i < n; i++) out[i] = table[u16[i]!]!;
       return out;
+    }
     default:
       throw new LapeError(`tensor of dtype ${dtype} is not floating point`);
   }
+}
+
+let HALF_TABLE: Float32Array | undefined;
+/** Every f16 bit pattern as f32 (256 KiB, built once). */
+function halfTable(): Float32Array {
+  if (!HALF_TABLE) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF_TABLE[h] = halfToFloat(h);
+  }
+  return HALF_TABLE;
 }
 
 export function halfToFloat(h: number): number {
