@@ -5,7 +5,7 @@
  *
  *   npx tsc -p tsconfig.json && node dist/bench/record.js [--batch 1] [--seq 512] [--tokens 8192]
  *     [--threads N] [--keep-dir] [--dir PATH] [--no-peak | --peak-only] [--sgemm M,K,N]
- *     [--flops-per-cycle N] [--clock-ghz G]
+ *     [--flops-per-cycle N] [--clock-ghz G] [--residency mapped|folded]
  *
  * --batch takes a comma list (e.g. 1,2,4,8) to compare batch sizes in one process; peak RSS is
  * then that of the largest. --dir reuses a checkpoint written earlier with --keep-dir (it is
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     'keep-dir': { type: 'boolean', default: false },
     dir: { type: 'string' },
     'no-peak': { type: 'boolean', default: false },
+    residency: { type: 'string', default: 'mapped' },
     'peak-only': { type: 'boolean', default: false },
     'flops-per-cycle': { type: 'string' },
     'clock-ghz': { type: 'string' },
@@ -120,7 +121,7 @@ async function main(): Promise<void> {
   try {
     // 2. Load + session creation.
     const rssStart = rssNow();
-    const model = loadModel(dir, { threads });
+    const model = loadModel(dir, { threads, residency: args.residency as 'mapped' | 'folded' });
     const spec = model.spec;
     const weightBytes = model.checkpoint.weightBytes;
     const plan = { ffnStats: true };
