@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { LapeError } from '../errors.js';
 import type { LayerRole } from '../archs/family.js';
 import type { Checkpoint } from './checkpoint.js';
-import type { TensorLocation, WeightLocation } from './locations.js';
+import type { TensorLocation, WeightLocation } from '../archs/tensor-locations.js';
 import { readSafetensorsHeader, readFileRange, bytesToFloat32, type DType } from './safetensors.js';
 
 export type WeightType = 'stored' | 'f32' | 'bf16' | 'int8' | 'int4';

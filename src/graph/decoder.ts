@@ -16,7 +16,7 @@ import { planNeedsHead, type HookPlan } from './hook-plan.js';
 import { instrument } from './hooks.js';
 import { alibiSlopes, ropeInverseFrequencies } from './positions.js';
 import { LapeError } from '../errors.js';
-import type { NBitsLocation, TensorLocation, WeightLocation } from '../checkpoint/locations.js';
+import type { NBitsLocation, TensorLocation, WeightLocation } from '../archs/tensor-locations.js';
 
 /**
  * How weights live in the session. mapped: each weight is an external initializer that is also a

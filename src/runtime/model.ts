@@ -8,7 +8,7 @@ import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { ModelSpec } from '../archs/model-spec.js';
 import { LapeError } from '../errors.js';
 import { buildDecoderGraph, type WeightResidency } from '../graph/decoder.js';
-import type { TensorLocation } from '../checkpoint/locations.js';
+import type { TensorLocation } from '../archs/tensor-locations.js';
 import { derivedWeights, type DerivedWeights, type WeightType } from '../checkpoint/derived-weights.js';
 import { describePlan, planKey, type HookPlan } from '../graph/hook-plan.js';
 import { checkFits, explainAllocationFailure, gib, workingBytes, type SessionNeed } from './memory.js';
