@@ -12,7 +12,7 @@ block formats. Outputs (deterministic: fixed seeds, no timestamps):
   test/fixtures/gguf/kquant.mixed.gguf, kquant.f32.gguf
       a random one-layer llama-architecture model (hidden 256, FFN 256: K-quant rows are 256-element
       super-blocks) whose projections are Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1 blocks
-      (random valid blocks, small scales) and token_embd Q8_0, output Q6_K; the twin holds the same
+      (random valid blocks, small scales) and token_embd Q8_0, output Q5_0; the twin holds the same
       values decoded by gguf-py's `dequantize`, as F32.
   test/fixtures/gguf/quant-blocks.gguf
       per block type T in Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q2_K, Q3_K:
@@ -314,10 +314,10 @@ def write_blocks() -> None:
     print(f'{path.relative_to(ROOT)}  {path.stat().st_size} bytes')
 
 
-# Per layer: the block types of q, k, v, o, gate, up, down; with token_embd Q8_0 and output Q6_K
+# Per layer: the block types of q, k, v, o, gate, up, down; with token_embd Q8_0 and output Q5_0
 # every decoded type appears once (one layer keeps the F32 twin at 2.2 MB).
 KQUANT_TYPES = [
-    [QT.Q4_K, QT.Q5_K, QT.Q3_K, QT.Q2_K, QT.Q4_1, QT.Q5_1, QT.Q5_0],
+    [QT.Q4_K, QT.Q5_K, QT.Q3_K, QT.Q2_K, QT.Q4_1, QT.Q5_1, QT.Q6_K],
 ]
 
 
@@ -339,7 +339,7 @@ def write_kquant() -> None:
     tensors: list[tuple[str, np.ndarray, QT]] = [
         ('token_embd.weight', blocks(QT.Q8_0, V, H), QT.Q8_0),
         ('output_norm.weight', (1 + 0.1 * rng.standard_normal(H)).astype(np.float32), QT.F32),
-        ('output.weight', blocks(QT.Q6_K, V, H), QT.Q6_K),
+        ('output.weight', blocks(QT.Q5_0, V, H), QT.Q5_0),
     ]
     shapes = {'attn_q': (H, H), 'attn_k': (kv, H), 'attn_v': (kv, H), 'attn_output': (H, H),
               'ffn_gate': (I, H), 'ffn_up': (I, H), 'ffn_down': (H, I)}
