@@ -23,11 +23,13 @@ export interface ModelInfo {
   structure: Record<string, string>;
   /** Stored tensors deliberately not used (causal-mask buffers, a vision tower…). */
   ignoredTensors: number;
-  /** The weight type asked for, and how each stored type is then held (quantised GGUF files, derived types). */
-  weights: WeightType;
-  holdings: Holding[];
-  /** Bytes of the weights as held (the derived file, or the stored files). */
-  heldBytes: number;
+  /**
+   * Only when some weight is not held as stored (a quantised GGUF file, a derived --weights type):
+   * the weight type asked for, how each stored type is then held, and the bytes held.
+   */
+  weights?: WeightType;
+  holdings?: Holding[];
+  heldBytes?: number;
 }
 
 /** The facts `lape info` prints (also used by reports). */
@@ -61,8 +63,6 @@ export function modelInfo(dir: string, weights: WeightType = 'stored'): ModelInf
     tokenizerVocab,
     structure: Object.fromEntries(describeStructure(s)),
     ignoredTensors: ck.tensors.ignored.length,
-    weights,
-    holdings,
-    heldBytes: holdings.reduce((a, h) => a + h.heldBytes, 0),
+    ...(holdings.some((h) => h.held !== h.stored) ? { weights, holdings, heldBytes: holdings.reduce((a, h) => a + h.heldBytes, 0) } : {}),
   };
 }

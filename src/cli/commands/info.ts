@@ -22,9 +22,9 @@ export const infoCommand: Command = {
     const info = modelInfo(dir, ctx.get(WEIGHTS));
     const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
     // One row per stored type when something is not held as stored (quantised GGUF, --weights).
-    const held = info.holdings.some((h) => h.held !== h.stored)
+    const held = info.holdings
       ? [
-          ['held as', `${mib(info.heldBytes)} with --weights ${info.weights}`] as [string, string],
+          ['held as', `${mib(info.heldBytes!)} with --weights ${info.weights}`] as [string, string],
           ...info.holdings.map((h): [string, string] => [
             `  ${h.stored}`,
             `${h.tensors} tensor${h.tensors === 1 ? '' : 's'}, ${human(h.parameters)} parameters, ${mib(h.storedBytes)} → ${h.held}, ${mib(h.heldBytes)}`,
