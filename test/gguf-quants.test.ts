@@ -1,15 +1,16 @@
 /**
  * ggml block formats: lape's decoders against gguf-py's own `gguf.quants.dequantize` (reference
  * vectors written by tools/make_gguf_fixtures.py into quant-blocks.gguf), the quantisation error
- * against the source matrix, and the Q8_0 / Q4_0 → MatMulNBits repack run by ONNX Runtime's
- * com.microsoft MatMulNBits kernel against a float32 matmul of the decoded weights.
+ * against the source matrix, and the Q8_0 / Q4_0 / Q5_0 / Q3_K / Q6_K → MatMulNBits repack run by ONNX Runtime's
+ * com.microsoft MatMulNBits kernel against a float32 matmul of the decoded weights (also for Q5_0,
+ * Q3_K and Q6_K, whose sub-blocks are MatMulNBits blocks exactly).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { readGgufHeader, readGgufTensorBytes } from '../src/checkpoint/gguf.js';
-import { dequantize, toMatMulNBits, QUANT_TYPES, type QuantType } from '../src/checkpoint/gguf-quants.js';
+import { dequantize, toMatMulNBits, QUANT_TYPES, type ExactNBitsType, type QuantType } from '../src/checkpoint/gguf-quants.js';
 import { bytesToFloat32, halfToFloat } from '../src/checkpoint/safetensors.js';
 import { repoPath } from './helpers/paths.js';
 
@@ -73,7 +74,7 @@ test('quantisation error of Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 stays within the block step
 });
 
 /** One com.microsoft MatMulNBits node: Y[M, N] = A[M, K] · dequant(B)ᵀ. */
-async function runMatMulNBits(type: 'Q8_0' | 'Q4_0', a: Float32Array, M: number, accuracyLevel: number): Promise<Float32Array> {
+async function runMatMulNBits(type: ExactNBitsType, a: Float32Array, M: number, accuracyLevel: number): Promise<Float32Array> {
   const { bytes, shape } = quant(type);
   const [N, K] = shape as [number, number];
   const w = toMatMulNBits(type, bytes, N, K);
@@ -112,7 +113,7 @@ async function runMatMulNBits(type: 'Q8_0' | 'Q4_0', a: Float32Array, M: number,
   }
 }
 
-for (const type of ['Q8_0', 'Q4_0'] as const) {
+for (const type of ['Q8_0', 'Q4_0', 'Q5_0', 'Q3_K', 'Q6_K'] as const) {
   test(`${type} repacked for MatMulNBits: ONNX Runtime's kernel equals the float32 matmul of the decoded blocks`, async (t) => {
     const { bytes, shape } = quant(type);
     const [N, K] = shape as [number, number];

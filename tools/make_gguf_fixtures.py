@@ -9,6 +9,11 @@ block formats. Outputs (deterministic: fixed seeds, no timestamps):
 
   test/fixtures/gguf/NAME.TYPE.gguf   TYPE = f32 | f16 | q8_0 | q4_0
   test/fixtures/gguf/tiny-multilingual.vocab.gguf   the embedded model's tokenizer only (vocab-only GGUF)
+  test/fixtures/gguf/kquant.mixed.gguf, kquant.f32.gguf
+      a random one-layer llama-architecture model (hidden 256, FFN 256: K-quant rows are 256-element
+      super-blocks) whose projections are Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1 blocks
+      (random valid blocks, small scales) and token_embd Q8_0, output Q5_0; the twin holds the same
+      values decoded by gguf-py's `dequantize`, as F32.
   test/fixtures/gguf/quant-blocks.gguf
       per block type T in Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q2_K, Q3_K:
       `T.q` (the blocks, type T, shape [rows, cols]) and `T.ref` (F32, the same values decoded by
@@ -59,9 +64,9 @@ OUT = FIX / 'gguf'
 SOURCES = [
     ('llama-gqa', FIX / 'llama-gqa', 'llama', ['f32', 'f16', 'q8_0', 'q4_0']),
     ('llama-bias', FIX / 'hf' / 'llama-bias', 'llama', ['f32']),
-    ('qwen2-tied', FIX / 'qwen2-tied', 'qwen2', ['f32', 'f16']),
+    ('qwen2-tied', FIX / 'qwen2-tied', 'qwen2', ['f32', 'f16', 'q8_0']),
     ('qwen3', FIX / 'hf' / 'qwen3', 'qwen3', ['f32']),
-    ('gpt2', FIX / 'hf' / 'gpt2', 'gpt2', ['f32', 'f16']),
+    ('gpt2', FIX / 'hf' / 'gpt2', 'gpt2', ['f32', 'f16', 'q8_0', 'q4_0']),
     ('phi', FIX / 'hf' / 'phi', 'phi2', ['f32']),
     ('bloom', FIX / 'hf' / 'bloom', 'bloom', ['f32']),
     ('gpt-neox', FIX / 'hf' / 'gpt-neox', 'gptneox', ['f32']),
@@ -272,7 +277,7 @@ def write_vocab_only(name: str, src: Path, arch: str) -> None:
     print(f'{path.relative_to(ROOT)}  {path.stat().st_size} bytes')
 
 
-def random_blocks(qtype: QT, rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
+def random_blocks(qtype: QT, rows: int, cols: int, rng: np.random.Generator, scale: float = 0.01) -> np.ndarray:
     """Random K-quant blocks with finite, moderate f16 super-block scales (gguf-py cannot quantise K-quants)."""
     block, size = gguf.GGML_QUANT_SIZES[qtype]
     raw = rng.integers(0, 256, size=(rows, cols // block, size), dtype=np.uint8)
@@ -280,7 +285,7 @@ def random_blocks(qtype: QT, rows: int, cols: int, rng: np.random.Generator) -> 
     # Q4_K d, dmin at 0; Q5_K d, dmin at 0; Q6_K d at 208.
     f16_fields = {QT.Q2_K: [80, 82], QT.Q3_K: [108], QT.Q4_K: [0, 2], QT.Q5_K: [0, 2], QT.Q6_K: [208]}[qtype]
     for off in f16_fields:
-        vals = (rng.standard_normal((rows, cols // block)) * 0.01).astype(np.float16)
+        vals = (rng.standard_normal((rows, cols // block)) * scale).astype(np.float16)
         raw[:, :, off:off + 2] = vals.view(np.uint8).reshape(rows, cols // block, 2)
     return raw.reshape(rows, cols // block * size)
 
@@ -309,6 +314,58 @@ def write_blocks() -> None:
     print(f'{path.relative_to(ROOT)}  {path.stat().st_size} bytes')
 
 
+# Per layer: the block types of q, k, v, o, gate, up, down; with token_embd Q8_0 and output Q5_0
+# every decoded type appears once (one layer keeps the F32 twin at 2.2 MB).
+KQUANT_TYPES = [
+    [QT.Q4_K, QT.Q5_K, QT.Q3_K, QT.Q2_K, QT.Q4_1, QT.Q5_1, QT.Q6_K],
+]
+
+
+def write_kquant() -> None:
+    """A random model with K-quant (and other) blocks, and its decoded F32 twin."""
+    rng = np.random.default_rng(4321)
+    src = FIX / 'llama-gqa'
+    c = json.loads((src / 'config.json').read_text())
+    c.update(hidden_size=256, intermediate_size=256, num_attention_heads=4, num_key_value_heads=2, head_dim=64,
+             num_hidden_layers=len(KQUANT_TYPES), rope_scaling=None)
+    H, I, V, kv = 256, 256, c['vocab_size'], 2 * 64
+
+    def blocks(qtype: QT, rows: int, cols: int) -> np.ndarray:
+        if qtype in (QT.Q8_0, QT.Q4_1, QT.Q5_0, QT.Q5_1):
+            return gguf.quants.quantize((rng.standard_normal((rows, cols)) * 0.06).astype(np.float32), qtype)
+        raw = random_blocks(qtype, rows, cols, rng, scale=3e-4)
+        return raw
+
+    tensors: list[tuple[str, np.ndarray, QT]] = [
+        ('token_embd.weight', blocks(QT.Q8_0, V, H), QT.Q8_0),
+        ('output_norm.weight', (1 + 0.1 * rng.standard_normal(H)).astype(np.float32), QT.F32),
+        ('output.weight', blocks(QT.Q5_0, V, H), QT.Q5_0),
+    ]
+    shapes = {'attn_q': (H, H), 'attn_k': (kv, H), 'attn_v': (kv, H), 'attn_output': (H, H),
+              'ffn_gate': (I, H), 'ffn_up': (I, H), 'ffn_down': (H, I)}
+    for i, types in enumerate(KQUANT_TYPES):
+        tensors.append((f'blk.{i}.attn_norm.weight', (1 + 0.1 * rng.standard_normal(H)).astype(np.float32), QT.F32))
+        tensors.append((f'blk.{i}.ffn_norm.weight', (1 + 0.1 * rng.standard_normal(H)).astype(np.float32), QT.F32))
+        for (role, (rows, cols)), qt in zip(shapes.items(), types):
+            tensors.append((f'blk.{i}.{role}.weight', blocks(qt, rows, cols), qt))
+    for kind in ('mixed', 'f32'):
+        path = OUT / f'kquant.{kind}.gguf'
+        w = gguf.GGUFWriter(str(path), 'llama')
+        w.add_name('kquant')
+        write_params(w, 'llama', c, 'f32')
+        write_vocab(w, src, c)
+        for name, data, qt in tensors:
+            if kind == 'f32' and qt != QT.F32:
+                w.add_tensor(name, gguf.quants.dequantize(data, qt).astype(np.float32))
+            else:
+                w.add_tensor(name, data, raw_dtype=qt)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        print(f'{path.relative_to(ROOT)}  {path.stat().st_size} bytes')
+
+
 def main() -> None:
     torch.manual_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -323,6 +380,8 @@ def main() -> None:
             write_model(name, src, arch, t)
     if not only or 'blocks' in only:
         write_blocks()
+    if not only or 'kquant' in only:
+        write_kquant()
     if not only or 'tiny-multilingual' in only:
         write_vocab_only('tiny-multilingual', ROOT / 'models' / 'tiny-multilingual', 'llama')
 

@@ -25,6 +25,11 @@ export interface NBitsLocation {
   k: number;
   codes: { offset: number; length: number };
   scales: { offset: number; length: number };
+  /**
+   * MatMulNBits accuracy_level (default 4: activations quantised to int8 per block, VNNI; 0: float
+   * compute on the same weights, exact up to summation order, slower).
+   */
+  accuracyLevel?: 0 | 4;
 }
 
 export type TensorLocation = WeightLocation | NBitsLocation;

@@ -1,11 +1,20 @@
 /**
- * Weights in another type than stored (--weights bf16 | int8 | int4), written once into a cache
- * folder and memory-mapped from there like a checkpoint's own files. The user's checkpoint is only
- * read. int8/int4 are ONNX Runtime MatMulNBits blocks (com.microsoft): per output row, blocks of
- * `blockSize` input weights, symmetric (w ≈ (q − 2^(bits−1)) · scale, scale = max|w| / (2^(bits−1) − 1)),
- * uint8 codes, two 4-bit codes per byte (even index in the low nibble), one f32 scale per block.
- * Only the projections of the blocks are quantised; embeddings, norms, biases and the LM head keep
- * their stored type (bf16 converts every tensor).
+ * Weights in another type than stored (--weights bf16 | int8 | int4), or a quantised GGUF file's
+ * weights in a form ONNX Runtime runs, written once into a cache folder and memory-mapped from
+ * there like a checkpoint's own files. The user's checkpoint is only read. int8/int4 are ONNX
+ * Runtime MatMulNBits blocks (com.microsoft): per output row, blocks of `blockSize` input weights,
+ * symmetric (w ≈ (q − 2^(bits−1)) · scale, scale = max|w| / (2^(bits−1) − 1)), uint8 codes, two
+ * 4-bit codes per byte (even index in the low nibble), one f32 scale per block. Only the
+ * projections of the blocks are quantised; embeddings, norms, biases and the LM head keep their
+ * stored type (bf16 converts every tensor).
+ *
+ * Quantised GGUF tensors: with the default `stored`, a projection of a type whose blocks are
+ * MatMulNBits blocks exactly (Q8_0, Q4_0, Q5_0, Q3_K, Q6_K; gguf-quants.ts) is repacked without
+ * rounding; every other quantised tensor (other types, embeddings, LM head) is decoded to f32,
+ * exactly as ggml decodes it. `f32` decodes all of them, `bf16` rounds the decoded values to bf16,
+ * int8/int4 re-quantise the projections from the decoded values. Plain tensors (F32/F16 norms,
+ * fallbacks) are copied: the session reads external data from one folder, ORT refuses symlinks
+ * that leave it, and a hard link would pin the user's file (and fails across file systems).
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -16,6 +25,7 @@ import type { LayerRole } from '../archs/family.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { TensorLocation, WeightLocation } from '../archs/tensor-locations.js';
 import { readSafetensorsHeader, readFileRange, bytesToFloat32, type DType } from './safetensors.js';
+import { dequantize, exactNBits, isQuantType, toMatMulNBits, type ExactNBitsType } from './gguf-quants.js';
 
 export type WeightType = 'stored' | 'f32' | 'bf16' | 'int8' | 'int4';
 export const WEIGHT_TYPES: readonly WeightType[] = ['stored', 'f32', 'bf16', 'int8', 'int4'];
@@ -30,7 +40,21 @@ export interface DerivedWeights {
   dir: string;
   type: WeightType;
   bytes: number;
+  /** The weights in words, e.g. "MatMulNBits 8-bit (exact Q8_0) + F32". */
+  label: string;
+  /** Some plain tensors are f16/bf16 (cast per run when mapped). */
+  halfWeights: boolean;
   locate(name: string): TensorLocation;
+}
+
+/** How the used tensors of one stored type are held in memory. */
+export interface Holding {
+  stored: string;
+  held: string;
+  tensors: number;
+  parameters: number;
+  storedBytes: number;
+  heldBytes: number;
 }
 
 export function cacheRoot(): string {
@@ -62,6 +86,10 @@ interface Planned {
   /** What encode needs of the source: its stored bytes, its values as f32, or nothing (reuses the previous entry's work). */
   needs: 'raw' | 'f32' | 'none';
   encode: (f32: Float32Array, raw: Buffer) => Uint8Array;
+  /** How the source tensor is held (set on its first entry). */
+  held?: string;
+  /** MatMulNBits codes entry: the block parameters. */
+  nbits?: { bits: 4 | 8; blockSize: number };
 }
 
 const f32ToBf16 = (src: Float32Array): Uint8Array => {
@@ -105,16 +133,16 @@ export function quantizeBlocks(w: Float32Array, n: number, k: number, bits: 4 | 
 
 function plan(ck: Checkpoint, type: WeightType): Planned[] {
   const projections = new Set<string>();
-  if (type === 'int8' || type === 'int4') {
-    for (const layer of ck.tensors.layers) for (const r of PROJECTIONS) if (layer[r]) projections.add(layer[r]!.weight);
-  }
+  for (const layer of ck.tensors.layers) for (const r of PROJECTIONS) if (layer[r]) projections.add(layer[r]!.weight);
   const inOut = ck.spec.weightLayout === 'in-out';
   const out: Planned[] = [];
   for (const [name, shape] of ck.tensors.shapes) {
     const stored = ck.weights.get(name)!;
-    if (projections.has(name)) {
+    const numel = shape.reduce((a, b) => a * b, 1);
+    const exact = type === 'stored' && projections.has(name) && !inOut && shape.length === 2 ? exactNBits(stored.dtype) : null;
+    if (projections.has(name) && (type === 'int8' || type === 'int4')) {
       const bits = type === 'int8' ? 8 : 4;
-      const blockSize = BLOCK_SIZE[type as 'int8' | 'int4'];
+      const blockSize = BLOCK_SIZE[type];
       const [n, k] = inOut ? [shape[1]!, shape[0]!] : [shape[0]!, shape[1]!];
       const blocks = Math.ceil(k / blockSize);
       let last: { codes: Uint8Array; scales: Float32Array } | null = null;
@@ -125,19 +153,63 @@ function plan(ck: Checkpoint, type: WeightType): Planned[] {
       out.push({
         key: `${name}::codes`, source: name, dtype: 'U8', shape: [n, blocks, (blockSize * bits) / 8], bytes: (n * blocks * blockSize * bits) / 8, needs: 'f32',
         encode: (f32) => (last = quantize(f32)).codes,
+        held: `MatMulNBits ${bits}-bit, block ${blockSize}${isQuantType(stored.dtype) ? ' (re-quantised from the decoded values)' : ''}`, nbits: { bits, blockSize },
+      });
+      out.push({
+        key: `${name}::scales`, source: name, dtype: 'F32', shape: [n * blocks], bytes: n * blocks * 4, needs: 'none',
+        encode: () => new Uint8Array(last!.scales.buffer),
+      });
+    } else if (exact) {
+      const { bits, blockSize } = exact;
+      const [n, k] = [shape[0]!, shape[1]!];
+      const blocks = k / blockSize;
+      let last: { B: Uint8Array; scales: Float32Array } | null = null;
+      out.push({
+        key: `${name}::codes`, source: name, dtype: 'U8', shape: [n, blocks, (blockSize * bits) / 8], bytes: (n * k * bits) / 8, needs: 'raw',
+        encode: (_f, raw) => (last = toMatMulNBits(stored.dtype as ExactNBitsType, raw, n, k)).B,
+        held: `MatMulNBits ${bits}-bit, block ${blockSize}, exact`, nbits: { bits, blockSize },
       });
       out.push({
         key: `${name}::scales`, source: name, dtype: 'F32', shape: [n * blocks], bytes: n * blocks * 4, needs: 'none',
         encode: () => new Uint8Array(last!.scales.buffer),
       });
     } else if (type === 'bf16' && stored.dtype !== 'BF16') {
-      const numel = shape.reduce((a, b) => a * b, 1);
-      out.push({ key: name, source: name, dtype: 'BF16', shape, bytes: numel * 2, needs: 'f32', encode: (f32) => f32ToBf16(f32) });
+      out.push({ key: name, source: name, dtype: 'BF16', shape, bytes: numel * 2, needs: 'f32', encode: (f32) => f32ToBf16(f32), held: isQuantType(stored.dtype) ? 'BF16 (decoded, rounded)' : 'BF16' });
+    } else if (isQuantType(stored.dtype)) {
+      out.push({ key: name, source: name, dtype: 'F32', shape, bytes: numel * 4, needs: 'f32', encode: (f32) => new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength), held: 'F32 (decoded exactly)' });
     } else {
-      out.push({ key: name, source: name, dtype: stored.dtype, shape, bytes: stored.byteLength, needs: 'raw', encode: (_f, raw) => raw });
+      out.push({ key: name, source: name, dtype: stored.dtype, shape, bytes: stored.byteLength, needs: 'raw', encode: (_f, raw) => raw, held: stored.dtype });
     }
   }
   return out;
+}
+
+/** Per stored type and holding: tensors, parameters, bytes stored and held (what `lape info` shows). */
+export function weightHoldings(ck: Checkpoint, type: WeightType): Holding[] {
+  const rows = new Map<string, Holding>();
+  const held = new Map<string, string>();
+  const bytes = new Map<string, number>();
+  for (const p of plan(ck, type)) {
+    if (p.held) held.set(p.source, p.held);
+    bytes.set(p.source, (bytes.get(p.source) ?? 0) + p.bytes);
+  }
+  for (const [name, shape] of ck.tensors.shapes) {
+    const w = ck.weights.get(name)!;
+    const h = held.get(name)!;
+    const key = `${w.dtype}\0${h}`;
+    const r = rows.get(key) ?? { stored: w.dtype, held: h, tensors: 0, parameters: 0, storedBytes: 0, heldBytes: 0 };
+    r.tensors++;
+    r.parameters += shape.reduce((a, b) => a * b, 1);
+    r.storedBytes += w.byteLength;
+    r.heldBytes += bytes.get(name)!;
+    rows.set(key, r);
+  }
+  return [...rows.values()].sort((a, b) => b.parameters - a.parameters);
+}
+
+/** A tensor's values as f32 from its stored bytes (quantised blocks decoded as ggml does). */
+function valuesF32(raw: Buffer, dtype: string, count: number): Float32Array {
+  return isQuantType(dtype) ? dequantize(dtype, raw, count) : bytesToFloat32(raw, dtype as DType);
 }
 
 function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
@@ -150,7 +222,7 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
  * The checkpoint's weights in `type`, from the cache or written now (atomically: a folder renamed
  * into place when complete). `onProgress` is told about a write, which can take minutes on 7B.
  */
-export function derivedWeights(ck: Checkpoint, type: 'bf16' | 'int8' | 'int4', onProgress?: (m: string) => void): DerivedWeights {
+export function derivedWeights(ck: Checkpoint, type: WeightType, onProgress?: (m: string) => void): DerivedWeights {
   const root = cacheRoot();
   const dir = join(root, 'weights', `${cacheKey(ck, type)}-${type}`);
   const file = 'weights.safetensors';
@@ -162,16 +234,21 @@ export function derivedWeights(ck: Checkpoint, type: 'bf16' | 'int8' | 'int4', o
     if (!t) throw new LapeError(`derived weights lack "${key}" (delete the folder to rebuild it)`, dir);
     return { offset: t.fileOffset, length: t.byteLength };
   };
+  const nbits = new Map(planned.filter((p) => p.nbits).map((p) => [p.source, p.nbits!]));
+  const holdings = weightHoldings(ck, type);
   return {
     dir,
     type,
     bytes: planned.reduce((a, p) => a + p.bytes, 0),
+    label: !ck.dtypes.some(isQuantType) ? type : [...new Set(holdings.map((h) => (h.held.startsWith('MatMulNBits') ? `${h.held.replace(/, block \d+/, '')} ${h.stored}` : h.held.replace(/ \(.*\)$/, ''))))].join(' + '),
+    halfWeights: planned.some((p) => !p.key.includes('::') && (p.dtype === 'F16' || p.dtype === 'BF16')),
     locate(name) {
       const codes = header.tensors.get(`${name}::codes`);
-      if (codes) {
+      const nb = nbits.get(name);
+      if (codes && nb) {
         const [n, blocks, blob] = codes.shape as [number, number, number];
-        const bits = type === 'int8' ? 8 : 4;
-        const blockSize = (blob * 8) / bits;
+        const { bits, blockSize } = nb;
+        if (blob !== (blockSize * bits) / 8) throw new LapeError(`derived weights of "${name}" have ${blob}-byte blocks, expected ${(blockSize * bits) / 8} (delete the folder to rebuild it)`, dir);
         const shape = ck.tensors.shapes.get(name)!;
         const k = ck.spec.weightLayout === 'in-out' ? shape[0]! : shape[1]!;
         if (blocks !== Math.ceil(k / blockSize)) throw new LapeError(`derived weights of "${name}" have ${blocks} blocks, expected ${Math.ceil(k / blockSize)}`, dir);
@@ -223,7 +300,7 @@ function write(ck: Checkpoint, planned: Planned[], root: string, dir: string, fi
     for (const [i, p] of planned.entries()) {
       const ref = ck.weights.get(p.source)!;
       const raw = p.needs === 'none' ? Buffer.alloc(0) : readFileRange(join(ck.folder, ref.file), ref.fileOffset, ref.byteLength, `tensor "${p.source}"`);
-      const bytes = p.encode(p.needs === 'f32' ? bytesToFloat32(raw, ref.dtype as DType) : new Float32Array(0), raw);
+      const bytes = p.encode(p.needs === 'f32' ? valuesF32(raw, ref.dtype, ref.shape.reduce((a, b) => a * b, 1)) : new Float32Array(0), raw);
       if (bytes.byteLength !== p.bytes) throw new LapeError(`internal: "${p.key}" encoded to ${bytes.byteLength} bytes, planned ${p.bytes}`);
       put(bytes);
       if (onProgress && Date.now() - lastReport > 5000) {

@@ -2,8 +2,9 @@
  * A .gguf file as a Checkpoint: metadata → ModelSpec through the GGUF family entries
  * (src/archs/gguf), tensors → roles with llama.cpp's names, weights referenced in place (F32, F16,
  * BF16 byte ranges of the .gguf file become external-data initializers). Block-quantised tensors
- * are decoded by src/checkpoint/gguf-quants.ts but not yet wired into the graph: loading refuses
- * them by type name.
+ * (the types src/checkpoint/gguf-quants.ts decodes) keep their ggml type name as dtype; the model
+ * loads them through a derived weights file (derived-weights.ts: MatMulNBits blocks where the
+ * map is exact, decoded otherwise). Other types are refused by name and number.
  */
 import { createHash } from 'node:crypto';
 import { basename, dirname, resolve } from 'node:path';
@@ -15,7 +16,7 @@ import type { ModelSpec } from '../archs/model-spec.js';
 import { resolveTensors, type ResolvedTensors } from '../archs/tensors.js';
 import { readGgufHeader, readGgufTensorBytes, type GgufHeader, type GgufValue } from './gguf.js';
 import { bytesToFloat32, type DType } from './safetensors.js';
-import { dequantize, isQuantType } from './gguf-quants.js';
+import { dequantize, isQuantType, QUANT_TYPES } from './gguf-quants.js';
 import type { Checkpoint, WeightRef } from './checkpoint.js';
 
 /** Types the graph reads straight from the file. */
@@ -118,11 +119,9 @@ export function openGgufCheckpoint(path: string): Checkpoint {
   const dtypes = new Set<string>();
   for (const [name, shape] of tensors.shapes) {
     const w = weights.get(name)!;
-    if (!PLAIN[w.dtype]) {
-      const what = isQuantType(w.dtype)
-        ? `block-quantised ${w.dtype}; lape decodes ${w.dtype} blocks but does not run quantised GGUF weights yet (supported now: F32, F16, BF16)`
-        : `type ${w.dtype}, which lape does not support (supported: F32, F16, BF16)`;
-      throw new LapeError(`weight "${name}" is ${what}`, path);
+    if (!PLAIN[w.dtype] && !isQuantType(w.dtype)) {
+      const id = header.tensors.get(name)!.typeId;
+      throw new LapeError(`weight "${name}" has ggml type ${w.dtype} (${id}), which lape cannot decode (supported: F32, F16, BF16, ${QUANT_TYPES.join(', ')})`, path);
     }
     parameterCount += shape.reduce((a, b) => a * b, 1);
     weightBytes += w.byteLength;

@@ -2,6 +2,7 @@
 import { openCheckpoint } from '../checkpoint/checkpoint.js';
 import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import { describeStructure } from '../archs/describe.js';
+import { weightHoldings, type Holding, type WeightType } from '../checkpoint/derived-weights.js';
 
 export interface ModelInfo {
   dir: string;
@@ -22,10 +23,17 @@ export interface ModelInfo {
   structure: Record<string, string>;
   /** Stored tensors deliberately not used (causal-mask buffers, a vision tower…). */
   ignoredTensors: number;
+  /**
+   * Only when some weight is not held as stored (a quantised GGUF file, a derived --weights type):
+   * the weight type asked for, how each stored type is then held, and the bytes held.
+   */
+  weights?: WeightType;
+  holdings?: Holding[];
+  heldBytes?: number;
 }
 
 /** The facts `lape info` prints (also used by reports). */
-export function modelInfo(dir: string): ModelInfo {
+export function modelInfo(dir: string, weights: WeightType = 'stored'): ModelInfo {
   const ck = openCheckpoint(dir);
   const s = ck.spec;
   let tokenizer = 'none (no tokenizer.json)';
@@ -37,6 +45,7 @@ export function modelInfo(dir: string): ModelInfo {
   } catch {
     /* info still describes the weights without a tokenizer */
   }
+  const holdings = weightHoldings(ck, weights);
   return {
     dir,
     architecture: s.architecture,
@@ -54,5 +63,6 @@ export function modelInfo(dir: string): ModelInfo {
     tokenizerVocab,
     structure: Object.fromEntries(describeStructure(s)),
     ignoredTensors: ck.tensors.ignored.length,
+    ...(holdings.some((h) => h.held !== h.stored) ? { weights, holdings, heldBytes: holdings.reduce((a, h) => a + h.heldBytes, 0) } : {}),
   };
 }

@@ -108,7 +108,7 @@ export function buildDecoderGraph(
   const nbits = (x: string, name: string, q: NBitsLocation): string => {
     const codes = g.external(`q:${name}`, ElemType.UINT8, [q.n, Math.ceil(q.k / q.blockSize), (q.blockSize * q.bits) / 8], q.file, q.codes.offset, q.codes.length);
     const scales = g.external(`s:${name}`, ElemType.FLOAT, [q.n * Math.ceil(q.k / q.blockSize)], q.file, q.scales.offset, q.scales.length);
-    return g.contribOp('MatMulNBits', [x, codes, scales], { K: q.k, N: q.n, bits: q.bits, block_size: q.blockSize, accuracy_level: 4 });
+    return g.contribOp('MatMulNBits', [x, codes, scales], { K: q.k, N: q.n, bits: q.bits, block_size: q.blockSize, accuracy_level: q.accuracyLevel ?? 4 });
   };
   const linear = (x: string, ref: RoleRef): string => {
     const loc = locate(ref.weight);

@@ -10,6 +10,7 @@ import { LapeError } from '../errors.js';
 import { buildDecoderGraph, type WeightResidency } from '../graph/decoder.js';
 import type { TensorLocation } from '../archs/tensor-locations.js';
 import { derivedWeights, type DerivedWeights, type WeightType } from '../checkpoint/derived-weights.js';
+import { isQuantType } from '../checkpoint/gguf-quants.js';
 import { describePlan, planKey, type HookPlan } from '../graph/hook-plan.js';
 import { checkFits, explainAllocationFailure, gib, workingBytes, type SessionNeed } from './memory.js';
 import { identityVectors, patchVectors, type NeuronPatch } from './patches.js';
@@ -21,9 +22,13 @@ export interface LoadOptions {
   /**
    * Weight type (default stored: as the files hold them, memory-mapped; half types cast per run).
    * f32: half weights cast once at load (faster compute, 2× memory). bf16 / int8 / int4: derived
-   * weights written once into the cache folder (src/checkpoint/derived-weights.ts).
+   * weights written once into the cache folder (src/checkpoint/derived-weights.ts). A GGUF file
+   * with quantised tensors always loads through a derived file: with stored, projections whose
+   * blocks map exactly run as MatMulNBits, the rest is decoded to f32.
    */
   weights?: WeightType;
+  /** MatMulNBits accuracy level (default 4, int8 activations; 0 computes in float, for checks). */
+  nbitsAccuracy?: 0 | 4;
   /** Weight residency in sessions (default mapped; --weights f32 folds). Mostly for tests and benchmarks. */
   residency?: WeightResidency;
   /**
@@ -94,21 +99,25 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   if (!Number.isInteger(threads) || threads < 1) throw new LapeError(`threads must be a positive integer, got ${threads}`);
   const type = opts.weights ?? 'stored';
   const allBf16 = checkpoint.dtypes.every((d) => d === 'BF16');
+  const quantised = checkpoint.dtypes.some(isQuantType);
   const derived: DerivedWeights | null =
-    type === 'int8' || type === 'int4' || (type === 'bf16' && !allBf16) ? derivedWeights(checkpoint, type, opts.onProgress) : null;
+    quantised || type === 'int8' || type === 'int4' || (type === 'bf16' && !allBf16) ? derivedWeights(checkpoint, type, opts.onProgress) : null;
   const residency = opts.residency ?? (type === 'f32' ? 'folded' : 'mapped');
   const weightBytes = derived?.bytes ?? checkpoint.weightBytes;
-  const weightsLabel = derived ? derived.type : checkpoint.dtypes.join('+');
+  const weightsLabel = derived ? derived.label : checkpoint.dtypes.join('+');
   const maxSessions = opts.maxSessions ?? 3;
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new LapeError(`maxSessions must be a positive integer, got ${maxSessions}`);
   // Insertion order = recency (a hit is re-inserted); busy counts runs in flight per session.
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
   const busy = new Map<string, number>();
-  const halfWeights = derived ? derived.type === 'bf16' : checkpoint.dtypes.some((d) => d !== 'F32');
+  const halfWeights = derived ? derived.halfWeights : checkpoint.dtypes.some((d) => d !== 'F32');
   let mappedOnce = false;
 
   const locate = (name: string): TensorLocation => {
-    if (derived) return derived.locate(name);
+    if (derived) {
+      const loc = derived.locate(name);
+      return loc.kind === 'nbits' && opts.nbitsAccuracy !== undefined ? { ...loc, accuracyLevel: opts.nbitsAccuracy } : loc;
+    }
     const w = checkpoint.weights.get(name);
     if (!w) throw new LapeError(`weight "${name}" is missing`, dir);
     return { file: w.file, dtype: w.dtype as 'F32' | 'F16' | 'BF16', shape: w.shape, offset: w.fileOffset, length: w.byteLength };

@@ -1,6 +1,8 @@
 /** `lape info DIR`: what a checkpoint is (architecture, sizes, neurons, dtype, tokenizer). */
 import type { Command } from '../command.js';
 import { modelInfo } from '../model-info.js';
+import { WEIGHTS } from '../groups/model.js';
+import { group } from '../options/option.js';
 
 function human(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
@@ -11,13 +13,24 @@ function human(n: number): string {
 
 export const infoCommand: Command = {
   name: 'info',
-  summary: 'Describe a local Hugging Face checkpoint (architecture, sizes, neurons, dtype, tokenizer)',
-  options: [],
-  positionals: { metavar: 'DIR', help: 'a Hugging Face checkpoint folder', min: 1, max: 1 },
-  examples: ['lape info models/tiny-multilingual', 'lape info ~/models/Qwen2.5-0.5B --json'],
+  summary: 'Describe a local Hugging Face checkpoint or .gguf file (architecture, sizes, neurons, weight types and how they are held, tokenizer)',
+  options: [group('Model', WEIGHTS)],
+  positionals: { metavar: 'DIR', help: 'a Hugging Face checkpoint folder or a .gguf file', min: 1, max: 1 },
+  examples: ['lape info models/tiny-multilingual', 'lape info ~/models/Qwen2.5-0.5B --json', 'lape info model.Q4_K_M.gguf --weights int4'],
   async run(ctx) {
     const dir = ctx.positionals[0]!;
-    const info = modelInfo(dir);
+    const info = modelInfo(dir, ctx.get(WEIGHTS));
+    const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    // One row per stored type when something is not held as stored (quantised GGUF, --weights).
+    const held = info.holdings
+      ? [
+          ['held as', `${mib(info.heldBytes!)} with --weights ${info.weights}`] as [string, string],
+          ...info.holdings.map((h): [string, string] => [
+            `  ${h.stored}`,
+            `${h.tensors} tensor${h.tensors === 1 ? '' : 's'}, ${human(h.parameters)} parameters, ${mib(h.storedBytes)} → ${h.held}, ${mib(h.heldBytes)}`,
+          ]),
+        ]
+      : [];
     const rows: Array<[string, string]> = [
       ['checkpoint', info.dir],
       ['architecture', info.architecture],
@@ -28,7 +41,8 @@ export const infoCommand: Command = {
       ['attention heads', `${info.heads} (key/value heads ${info.kvHeads})`],
       ['vocabulary', String(info.vocabSize)],
       ['parameters', `${info.parameters} (${human(info.parameters)})`],
-      ['weights', `${info.dtype}, ${(info.weightBytes / 2 ** 20).toFixed(1)} MiB`],
+      ['weights', `${info.dtype}, ${mib(info.weightBytes)}`],
+      ...held,
       ['tokenizer', info.tokenizerVocab === null ? info.tokenizer : `${info.tokenizer}, ${info.tokenizerVocab} tokens`],
       ...Object.entries(info.structure),
     ];
