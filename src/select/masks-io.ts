@@ -22,7 +22,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import {
   readSafetensorsHeader,
   readTensorF64,
-  writeSafetensors,
+  encodeSafetensors,
   type TensorToWrite,
 } from '../checkpoint/safetensors.js';
 import type { NeuronMasks } from './types.js';
@@ -116,6 +116,11 @@ export function saveMasksJson(path: string, masks: NeuronMasks): void {
 }
 
 export function saveMasksSafetensors(path: string, masks: NeuronMasks): void {
+  writeFileAtomic(path, encodeMasksSafetensors(masks));
+}
+
+/** The bytes of a masks .safetensors file. */
+export function encodeMasksSafetensors(masks: NeuronMasks): Buffer {
   validateMasks(masks);
   const tensors: Record<string, TensorToWrite> = {};
   masks.languages.forEach((lang, k) => {
@@ -131,7 +136,7 @@ export function saveMasksSafetensors(path: string, masks: NeuronMasks): void {
     tensors[`indices.${lang}`] = { dtype: 'I32', shape: [n], data: indices };
     tensors[`offsets.${lang}`] = { dtype: 'I32', shape: [masks.layers + 1], data: offsets };
   });
-  writeSafetensors(path, tensors, {
+  return encodeSafetensors(tensors, {
     format: MASKS_FORMAT,
     version: String(MASKS_VERSION),
     method: masks.method,

@@ -13,7 +13,7 @@ export const infoCommand: Command = {
   name: 'info',
   summary: 'Describe a local Hugging Face checkpoint (architecture, sizes, neurons, dtype, tokenizer)',
   options: [],
-  positionals: { metavar: 'DIR', help: 'a Hugging Face checkpoint folder', min: 1, max: 1 },
+  positionals: { metavar: 'DIR', help: 'a Hugging Face checkpoint folder', min: 1, max: 1, io: { role: 'model' } },
   examples: ['lape info models/tiny-multilingual', 'lape info ~/models/Qwen2.5-0.5B --json'],
   async run(ctx) {
     const dir = ctx.positionals[0]!;

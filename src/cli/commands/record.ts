@@ -4,7 +4,7 @@ import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { BATCH_SIZE, BOS, SEQ_LEN, seqLenFor } from '../groups/common.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
-import { outFile } from '../groups/output.js';
+import { FORCE, outFile } from '../groups/output.js';
 import { OptionValueError, group, opt, variant } from '../options/option.js';
 import { Progress } from '../progress.js';
 
@@ -15,12 +15,17 @@ export function parseShard(v: string): { index: number; count: number } {
 }
 
 const LANG = opt.string('lang', { metavar: 'LANG', required: true, help: 'language code stored in the statistics (en, zh, ...)' });
-const CORPUS = opt.list('corpus', { metavar: 'FILE,...', help: 'UTF-8 text (.txt or .txt.gz), one paragraph per line' });
+const CORPUS = opt.list('corpus', { metavar: 'FILE,...', io: { role: 'in' }, help: 'UTF-8 text (.txt or .txt.gz), one paragraph per line' });
 const TOKENS = opt.int('tokens', { help: 'use the first N tokens of the corpus', defaultText: 'all' });
 const SHARD = opt.custom('shard', { metavar: 'i/n', help: 'record only chunks c with c mod n = i (merge shards with lape merge)', parse: parseShard });
 const RECORD_BOS = variant(BOS, {});
 const RECORD_BATCH = variant(BATCH_SIZE, { help: 'chunks per forward pass', defaultText: '2048 tokens per pass' });
-const STATS_OUT = outFile({ ext: '.safetensors', required: true, help: 'statistics file to write (resume state in FILE.partial)' });
+const STATS_OUT = outFile({
+  ext: '.safetensors',
+  required: true,
+  format: 'lape-stats',
+  twins: [{ name: '+.partial', format: 'lape-partial' }],
+  help: 'statistics file to write (resume state in FILE.partial)' });
 
 export const recordCommand: Command = {
   name: 'record',
@@ -28,7 +33,7 @@ export const recordCommand: Command = {
   options: [
     group('Recording', LANG, CORPUS, TOKENS, SEQ_LEN, RECORD_BATCH, SHARD, RECORD_BOS),
     MODEL_GROUP,
-    group('Output', STATS_OUT),
+    group('Output', STATS_OUT, FORCE),
   ],
   notes: ['Interrupted runs resume: run the same command again (state in FILE.partial).'],
   examples: [

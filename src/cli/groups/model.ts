@@ -11,6 +11,7 @@ import { group, opt, type AnyOption } from '../options/option.js';
 export const MODEL_DIR = opt.path('model', {
   metavar: 'PATH',
   required: true,
+  io: { role: 'model' },
   help: 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json) or a .gguf file',
 });
 
