@@ -28,6 +28,7 @@ import {
 import type { NeuronMasks } from './types.js';
 import { validateMasks } from './masks.js';
 import { importTangMasks } from './tang-import.js';
+import { readTextFile } from '../corpus/text-files.js';
 
 export const MASKS_FORMAT = 'lape-masks';
 export const MASKS_VERSION = 1;
@@ -148,13 +149,7 @@ export function encodeMasksSafetensors(masks: NeuronMasks): Buffer {
 }
 
 export function loadMasksJson(path: string): NeuronMasks {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new LapeError(`cannot read masks file (${(e as NodeJS.ErrnoException).code ?? e})`, path);
-  }
-  return masksFromJson(text, path);
+  return masksFromJson(readTextFile(path, 'masks'), path);
 }
 
 export function loadMasksSafetensors(path: string): NeuronMasks {

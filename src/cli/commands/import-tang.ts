@@ -27,6 +27,9 @@ export const importTangCommand: Command = {
     const masks = importTangMasks(file, langs.length ? { languages: langs } : {});
     const name = ctx.get(MODEL_NAME);
     if (name) masks.settings.modelName = name;
+    if (masks.settings.neuronsInferred && !ctx.quiet) {
+      process.stderr.write(`warning: the archive names no released model lape knows, so the FFN size (${masks.neurons}) is inferred from the largest index; check it against your model (lape ppl and ses refuse masks that do not fit)\n`);
+    }
     const totals = languageTotals(masks);
     const unique = uniqueNeuronCount(masks);
     ctx.log(`${masks.layers} layers × ${masks.neurons} neurons; ${unique} unique language-specific neurons`);

@@ -15,7 +15,10 @@ export const mergeCommand: Command = {
   examples: ['lape merge zh.0.safetensors zh.1.safetensors zh.2.safetensors zh.3.safetensors --out stats/zh.safetensors'],
   async run(ctx) {
     const out = ctx.get(MERGED);
-    const merged = mergeStats(ctx.positionals.map((file) => ({ file, stats: loadStats(file) })));
+    const merged = mergeStats(
+      ctx.positionals.map((file) => ({ file, stats: loadStats(file) })),
+      (m) => void (ctx.quiet || process.stderr.write(`warning: ${m}\n`)),
+    );
     saveStats(out, merged);
     ctx.log(`wrote ${out}: ${merged.tokens} tokens of ${merged.lang} from ${ctx.positionals.length} files`);
     return { out, lang: merged.lang, tokens: merged.tokens, files: ctx.positionals.length };
