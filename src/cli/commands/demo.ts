@@ -7,6 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LapeError } from '../../errors.js';
+import { openCheckpoint } from '../../checkpoint/checkpoint.js';
+import { readLines } from '../../corpus/text-files.js';
+import { loadParallel } from '../../experiments/parallel.js';
+import { loadTokenizer } from '../../tokenizer/tokenizer.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command, CommandContext } from '../command.js';
@@ -108,6 +112,11 @@ export const demoCommand: Command = {
       }
     }
     const parallel = join(corpus, 'parallel.jsonl');
+    // Every input a later stage needs is checked now, before the first stage replaces anything in --out.
+    openCheckpoint(model);
+    loadTokenizer(model);
+    for (const l of langs) for (const split of ['train', 'valid']) for await (const _ of readLines(join(corpus, `${l}.${split}.txt`)));
+    if (existsSync(parallel)) loadParallel(parallel, { maxGroups: 200 }); // as the ses and dominance stages read it
     const started = Date.now();
     const stages: Stage[] = [];
     const rel = (p: string): string => (p.startsWith(PACKAGE_ROOT) ? relative(process.cwd(), p) || '.' : p);

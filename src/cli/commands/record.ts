@@ -1,5 +1,7 @@
 import { loadTokenizer } from '../../tokenizer/tokenizer.js';
-import { recordLanguage } from '../../stats/record.js';
+import { checkLangCode, recordLanguage } from '../../stats/record.js';
+import { checkCorpusFile } from '../../corpus/text-files.js';
+import { checkCorpusLanguage } from '../../langid/corpus-language.js';
 import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { BATCH_SIZE, BOS, SEQ_LEN, seqLenFor } from '../groups/common.js';
@@ -19,6 +21,7 @@ const CORPUS = opt.list('corpus', { metavar: 'FILE,...', io: { role: 'in' }, hel
 const TOKENS = opt.int('tokens', { help: 'use the first N tokens of the corpus', defaultText: 'all' });
 const SHARD = opt.custom('shard', { metavar: 'i/n', help: 'record only chunks c with c mod n = i (merge shards with lape merge)', parse: parseShard });
 const RECORD_BOS = variant(BOS, {});
+const STRICT_LANG = opt.bool('strict-lang', { help: 'refuse a corpus whose sampled lines are mostly another language than --lang (default: warn)' });
 const RECORD_BATCH = variant(BATCH_SIZE, { help: 'chunks per forward pass', defaultText: '2048 tokens per pass' });
 const STATS_OUT = outFile({
   ext: '.safetensors',
@@ -31,7 +34,7 @@ export const recordCommand: Command = {
   name: 'record',
   summary: 'Record per-neuron activation statistics of one language (count(act>0), sum, sum²)',
   options: [
-    group('Recording', LANG, CORPUS, TOKENS, SEQ_LEN, RECORD_BATCH, SHARD, RECORD_BOS),
+    group('Recording', LANG, CORPUS, TOKENS, SEQ_LEN, RECORD_BATCH, SHARD, RECORD_BOS, STRICT_LANG),
     MODEL_GROUP,
     group('Output', STATS_OUT, FORCE),
   ],
@@ -47,6 +50,9 @@ export const recordCommand: Command = {
     const out = ctx.get(STATS_OUT);
     const maxTokens = ctx.get(TOKENS);
     const shard = ctx.get(SHARD);
+    checkLangCode(lang);
+    for (const f of files) checkCorpusFile(f);
+    await checkCorpusLanguage(files, lang, ctx.get(STRICT_LANG), (m) => void (ctx.quiet || process.stderr.write(`warning: ${m}\n`)));
     return withModel(ctx, async (model) => {
       const seqLen = seqLenFor(ctx.get(SEQ_LEN), model.spec.maxPositionEmbeddings);
       if (maxTokens !== undefined && maxTokens < seqLen) throw usageError(`--tokens ${maxTokens} is less than one chunk of ${seqLen} tokens (--seq-len)`);
