@@ -235,6 +235,11 @@ export function checkOutputs(cmd: Command, ctx: CommandContext, force: boolean):
       if (sameFile(out.real, inp.real)) {
         throw usageError(`${what} ${out.given} is ${inp.flag} ${inp.given}, an input of this run: lape never overwrites its inputs; choose another --out`);
       }
+    }
+  }
+  for (const out of outputs) {
+    const what = out.dir ? 'output folder' : 'output';
+    for (const inp of inputs) {
       if (inp.io.role === 'in' && inp.io.reads && existsSync(inp.real) && statSync(inp.real).isDirectory()) {
         const readsIt = dirname(out.real) === inp.real && inp.io.reads.some((e) => out.real.endsWith(e));
         if (readsIt || (out.dir && out.real === inp.real)) {
@@ -247,9 +252,11 @@ export function checkOutputs(cmd: Command, ctx: CommandContext, force: boolean):
         throw usageError(`${what} ${out.given} is inside the checkpoint folder ${m.given} (${m.flag}): lape never writes into a checkpoint; choose another --out`);
       }
     }
-    const parent = out.dir ? out.real : dirname(out.real);
-    if (looksLikeCheckpoint(parent)) {
-      throw usageError(`${what} ${out.given} is inside a checkpoint folder (${parent} holds config.json and weights): lape never writes into a checkpoint; choose another --out`);
+    for (let d = out.dir ? out.real : dirname(out.real); ; d = dirname(d)) {
+      if (looksLikeCheckpoint(d)) {
+        throw usageError(`${what} ${out.given} is inside the checkpoint folder ${d} (it holds config.json and weights): lape never writes into a checkpoint; choose another --out`);
+      }
+      if (dirname(d) === d) break;
     }
     if (existsSync(out.real)) {
       const st = statSync(out.real);
