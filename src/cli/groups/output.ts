@@ -46,7 +46,7 @@ export function outFile<Req extends boolean>(spec: { ext: string; help: string; 
     metavar: 'FILE',
     help: spec.help,
     required: spec.required,
-    io: { role: 'out', kind: 'file', files: [{ name: '', format: spec.format }, ...(spec.twins ?? [])], report: spec.report ?? false },
+    io: { role: 'out', kind: 'file', ext: spec.ext, files: [{ name: '', format: spec.format }, ...(spec.twins ?? [])], report: spec.report ?? false },
     check: (p) => (isDir(p) ? 'must be a file (this command writes one result), not a folder' : p.endsWith(spec.ext) ? null : `must end in ${spec.ext}`),
   }) as Option<string, Req extends true ? string : string | undefined>;
 }

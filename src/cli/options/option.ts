@@ -75,7 +75,7 @@ export interface OutputFile {
 export type OptionIo =
   | { role: 'in'; reads?: readonly string[] }
   | { role: 'model' }
-  | { role: 'out'; kind: 'file' | 'dir'; files: readonly OutputFile[]; report?: boolean };
+  | { role: 'out'; kind: 'file' | 'dir'; files: readonly OutputFile[]; report?: boolean; ext?: string };
 
 /** A titled set of options; help prints one section per group. */
 export interface OptionGroup {
