@@ -332,3 +332,16 @@ test('record warns when the corpus is another language; --strict-lang refuses', 
   refused(await runMain([...base, '--out', join(dir, 'b.safetensors'), '--strict-lang']), /--strict-lang/);
   assert.equal(existsSync(join(dir, 'b.safetensors')), false);
 });
+
+test('config values that cannot be a model (rope_theta: -5) and --out an existing folder are refused before any work', async () => {
+  const dir = tempDir();
+  const m = modelCopy(dir);
+  const c = JSON.parse(readFileSync(join(m, 'config.json'), 'utf8')) as Record<string, unknown>;
+  c.rope_theta = -5;
+  writeFileSync(join(m, 'config.json'), JSON.stringify(c));
+  refused(await runMain(['generate', '--model', m, '--prompt', 'The']), /rope_theta" must be > 0/);
+  mkdirSync(join(dir, 'en.safetensors'));
+  const t0 = Date.now();
+  refused(await runMain(['record', '--model', MODEL, '--lang', 'en', '--corpus', join(CORPUS, 'en.valid.txt'), '--out', join(dir, 'en.safetensors')]), /must be a file/);
+  assert.ok(Date.now() - t0 < 2000, 'refused at once, not after recording');
+});

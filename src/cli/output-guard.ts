@@ -11,7 +11,7 @@
  * - the result is locked while the command runs (util/lock.ts): a second writer gets a clear error.
  * Rerunning a command into its own earlier outputs (lape demo twice into one folder) is allowed.
  */
-import { accessSync, closeSync, constants, existsSync, openSync, readSync, readdirSync, realpathSync, statSync, statfsSync, mkdirSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, readdirSync, realpathSync, rmdirSync, statSync, statfsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { LapeError, usageError } from '../errors.js';
 import { readSafetensorsHeader } from '../checkpoint/safetensors.js';
@@ -133,28 +133,28 @@ function describe(format: string): string {
 }
 
 /** The files a command will write, from its --out (or output positional) and the declarations. */
-export function plannedOutputs(cmd: Command, ctx: CommandContext): { outputs: PlannedOutput[]; locks: Array<{ path: string; dir: boolean }> } {
+export function plannedOutputs(cmd: Command, ctx: CommandContext): { outputs: PlannedOutput[]; locks: Array<{ path: string; dir: boolean; create: boolean }> } {
   const outputs: PlannedOutput[] = [];
-  const locks: Array<{ path: string; dir: boolean }> = [];
+  const locks: Array<{ path: string; dir: boolean; create: boolean }> = [];
   const opts = commandOptions(cmd);
   const noReport = opts.find((o) => o.name === 'no-report');
   const reportOff = noReport ? ctx.get(noReport) === true : false;
   const add = (given: string, f: OutputFile | { format: string; dir?: boolean }): void => {
     outputs.push({ given, real: realPath(given), format: f.format, dir: !!f.dir });
   };
-  const plan = (io: Extract<OptionIo, { role: 'out' }>, value: string): void => {
+  const plan = (io: Extract<OptionIo, { role: 'out' }>, value: string, create = true): void => {
     if (io.kind === 'file') {
       for (const f of io.files) {
         const p = f.name === '' ? value : f.name.startsWith('+') ? value + f.name.slice(1) : withExtension(value, f.name);
         add(p, f);
       }
       if (io.report && !reportOff) add(join(dirname(value), 'report.html'), { format: 'html' });
-      locks.push({ path: value, dir: false });
+      locks.push({ path: value, dir: false, create });
     } else {
       outputs.push({ given: value, real: realPath(value), format: '', dir: true });
       for (const f of io.files) add(join(value, f.name), f);
       if (io.report && !reportOff) add(join(value, 'report.html'), { format: 'html' });
-      locks.push({ path: value, dir: true });
+      locks.push({ path: value, dir: true, create });
     }
   };
   for (const o of opts) {
@@ -162,7 +162,8 @@ export function plannedOutputs(cmd: Command, ctx: CommandContext): { outputs: Pl
     const v = ctx.get(o);
     if (typeof v === 'string') plan(o.io, v);
   }
-  if (cmd.positionals?.io?.role === 'out') for (const p of ctx.positionals) plan(cmd.positionals.io, p);
+  // An output positional names an existing folder (lape report DIR): it is not created here.
+  if (cmd.positionals?.io?.role === 'out') for (const p of ctx.positionals) plan(cmd.positionals.io, p, false);
   return { outputs, locks };
 }
 
@@ -271,22 +272,46 @@ export function checkOutputs(cmd: Command, ctx: CommandContext, force: boolean):
   return outputs;
 }
 
-/** Takes the locks of a command's results; returns the function that releases them. */
+/** Removes the folders from `deepest` up to `first` (as mkdirSync created them) that are still empty. */
+function removeIfEmpty(deepest: string, first: string): void {
+  for (let d = deepest; ; d = dirname(d)) {
+    try {
+      if (readdirSync(d).length > 0) return;
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === first || dirname(d) === d) return;
+  }
+}
+
+/**
+ * Takes the locks of a command's results; returns the function that releases them. A folder made
+ * to hold a lock is removed again when the command wrote nothing into it (a failed run leaves no
+ * empty output folder).
+ */
 export function lockOutputs(cmd: Command, ctx: CommandContext): () => void {
   const { locks } = plannedOutputs(cmd, ctx);
   const releases: Array<() => void> = [];
+  const made: Array<[string, string]> = [];
+  const releaseAll = (): void => {
+    for (const r of releases.reverse()) r();
+    for (const [deepest, first] of made.reverse()) removeIfEmpty(deepest, first);
+  };
   try {
     for (const l of locks) {
       const real = realPath(l.path);
-      if (l.dir) mkdirSync(real, { recursive: true });
-      else mkdirSync(dirname(real), { recursive: true });
+      const folder = l.dir ? real : dirname(real);
+      if (!existsSync(folder)) {
+        if (!l.create) continue; // the command itself reports the missing folder
+        const first = mkdirSync(folder, { recursive: true });
+        if (first) made.push([folder, first]);
+      }
       releases.push(acquireLock(lockPathFor(real, l.dir), `lape ${cmd.name}`));
     }
   } catch (e) {
-    for (const r of releases.reverse()) r();
+    releaseAll();
     throw e;
   }
-  return () => {
-    for (const r of releases.reverse()) r();
-  };
+  return releaseAll;
 }

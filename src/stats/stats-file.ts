@@ -52,11 +52,14 @@ export function loadStats(path: string): LangStats {
 
 /**
  * Values that cannot come from recording are refused (they made NUL generations and empty masks):
- * a count is an integer in [0, tokens]; sums are finite; Σx² ≥ 0 and (Σx)² ≤ tokens·Σx²
- * (Cauchy–Schwarz), which also rules out sums like 1e300 whose squares overflow.
+ * a count is an integer in [0, tokens]; sums are finite and |Σx| ≤ tokens × the largest float32
+ * (activations are float32); Σx² ≥ 0 and, when the file has sums of squares (any non-zero),
+ * (Σx)² ≤ tokens·Σx² (Cauchy–Schwarz) — which also rules out sums like 1e300.
  */
 export function checkStatsValues(s: LangStats, path: string): void {
   const n = s.layers * s.neurons;
+  const F32_MAX = 3.4028234663852886e38;
+  const hasSumSq = s.sumSq.some((q) => q !== 0);
   for (let k = 0; k < n; k++) {
     const c = s.count[k]!;
     const x = s.sum[k]!;
@@ -68,7 +71,7 @@ export function checkStatsValues(s: LangStats, path: string): void {
     if (!Number.isFinite(x) || !Number.isFinite(q) || q < 0) {
       throw new LapeError(`sum ${x} / sum of squares ${q} at ${where()} cannot come from recording (not finite, or a negative sum of squares)`, path);
     }
-    if (x * x > s.tokens * q * (1 + 1e-9) + 1e-300) {
+    if (Math.abs(x) > s.tokens * F32_MAX || (hasSumSq && x * x > s.tokens * q * (1 + 1e-9) + 1e-300)) {
       throw new LapeError(`sum ${x} at ${where()} is impossible for ${s.tokens} tokens with sum of squares ${q}: the file is damaged`, path);
     }
   }
