@@ -32,7 +32,8 @@ for (const file of ['llama-gqa.f32', 'qwen2-tied.f16', 'gpt2.f32', 'llama-gqa.q8
         '--seq-len', '32', '--out', join(out, 'stats', `${lang}.safetensors`), '--quiet']);
     }
     const stats = loadStats(join(out, 'stats', 'en.safetensors'));
-    assert.equal(stats.meta.model_config_sha256, openCheckpoint(model).identitySha256);
+    assert.equal(stats.meta.model_config_sha256, openCheckpoint(model).configSha256);
+    assert.equal(stats.meta.model_sha256, openCheckpoint(model).identitySha256);
     ok(['identify', '--stats', join(out, 'stats'), '--top-rate', '0.05', '--out', join(out, 'masks.json'), '--quiet']);
     ok(['ppl', '--model', model, '--masks', join(out, 'masks.json'), '--eval', `en=${repoPath('data/corpus/en.valid.txt')}`,
       '--eval', `fr=${repoPath('data/corpus/fr.valid.txt')}`, '--seq-len', '32', '--max-chunks', '2', '--out', out, '--quiet', '--no-report']);

@@ -284,14 +284,14 @@ test('CLI: lape ppl writes ppl.json and ppl.csv; bad runs exit non-zero and leav
   assert.match(m.stderr, /no evaluation set for language "fr"/);
   // A corpus too short, in a folder that already holds results: they stay, nothing stray is added.
   mkdirSync(bad, { recursive: true });
-  writeFileSync(join(bad, 'ppl.json'), 'old\n');
+  writeFileSync(join(bad, 'ppl.json'), '{"format": "lape-ppl", "old": true}\n');
   const shortFile = join(dir, 'short.txt');
   writeFileSync(shortFile, 'a few words\n');
   const s = runCli(['ppl', '--model', LLAMA, '--masks', masksFile, '--eval', `en=${shortFile}`, '--eval', `zh=${shortFile}`, '--eval', `fr=${shortFile}`, '--seq-len', String(SEQ), '--out', bad]);
   assert.equal(s.code, 1);
   assert.match(s.stderr, /short\.txt: corpus too short for one chunk of 48 tokens/);
   assert.deepEqual(readdirSync(bad), ['ppl.json']);
-  assert.equal(readFileSync(join(bad, 'ppl.json'), 'utf8'), 'old\n');
+  assert.equal(readFileSync(join(bad, 'ppl.json'), 'utf8'), '{"format": "lape-ppl", "old": true}\n');
   noStray(bad);
   // Usage errors: exit 2.
   for (const extra of [['--seq-len', '0'], ['--seq-len', '1'], ['--seq-len', '4096'], ['--batch-size', '-1'], ['--eval', 'en'], ['--max-chunks', 'x']]) {

@@ -134,7 +134,7 @@ test('merge refuses mismatched files; record refuses bad input without writing',
   }
   const dup = runCli(['merge', a, a, '--out', join(dir, 'm.safetensors')]);
   assert.equal(dup.code, 1);
-  assert.match(dup.stderr, /given twice/);
+  assert.match(dup.stderr, /counted twice/);
 
   const short = join(dir, 'short.txt');
   writeFileSync(short, 'trop court\n');

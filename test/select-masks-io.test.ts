@@ -123,7 +123,7 @@ test('bad JSON masks files are rejected with the file named', () => {
     assert.throws(() => loadMasksJson(p), failsWith(p, /layer count/));
     write({ ...good, settings: { a: [1] } });
     assert.throws(() => loadMasksJson(p), failsWith(p, /setting "a"/));
-    assert.throws(() => loadMasksJson(join(dir, 'missing.json')), failsWith(join(dir, 'missing.json'), /ENOENT/));
+    assert.throws(() => loadMasksJson(join(dir, 'missing.json')), failsWith(join(dir, 'missing.json'), /does not exist/));
   });
 });
 

@@ -4,7 +4,8 @@
  * validated against the spec, read lazily.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { fileFingerprint } from './fingerprint.js';
 import { join } from 'node:path';
 import { LapeError } from '../errors.js';
 import { specFromConfig } from '../archs/index.js';
@@ -25,8 +26,14 @@ export interface Checkpoint {
   /** The folder the weight files lie in (external-data folder of the graph). */
   folder: string;
   format: 'safetensors' | 'gguf';
-  /** Identity for resume and merge: sha256 of config.json, or of a GGUF file's metadata and tensor headers. */
+  /**
+   * Identity for resume and merge: sha256 over config.json, tokenizer.json (+ tokenizer_config.json),
+   * every weight file's safetensors header and a cheap fingerprint of its bytes (fingerprint.ts);
+   * for a GGUF file, its metadata (tokenizer included), tensor headers and fingerprint.
+   */
   identitySha256: string;
+  /** The identity lape used before weights were fingerprinted (config.json's sha256; a GGUF file's metadata and headers), kept in statistics as model_config_sha256. */
+  configSha256: string;
   spec: ModelSpec;
   family: Family;
   /** config.json, or the GGUF metadata (without the tokenizer's arrays). */
@@ -89,6 +96,38 @@ function weightFiles(dir: string): string[] {
   );
 }
 
+/** sha256 of a file's bytes, or "none" when it does not exist. */
+function fileSha256(path: string): string {
+  return existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : 'none';
+}
+
+/** The bytes of a safetensors file's header (length prefix + JSON). */
+function headerBytes(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    readSync(fd, len, 0, 8, 0);
+    const n = Number(len.readBigUInt64LE(0));
+    const buf = Buffer.alloc(n);
+    readSync(fd, buf, 0, n, 8);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A checkpoint folder's identity: config, tokenizer files, and per weight file its header and fingerprint. */
+function folderIdentity(dir: string, configPath: string, files: string[]): string {
+  const h = createHash('sha256').update('lape-model-identity-1\n');
+  h.update(`config.json:${fileSha256(configPath)}\n`);
+  for (const t of ['tokenizer.json', 'tokenizer_config.json']) h.update(`${t}:${fileSha256(join(dir, t))}\n`);
+  for (const f of [...files].sort()) {
+    const path = join(dir, f);
+    h.update(`${f}:header:${createHash('sha256').update(headerBytes(path)).digest('hex')}:fingerprint:${fileFingerprint(path)}\n`);
+  }
+  return h.digest('hex');
+}
+
 export function openCheckpoint(dir: string): Checkpoint {
   if (isGgufPath(dir) && existsSync(dir) && statSync(dir).isFile()) return openGgufCheckpoint(dir);
   if (!existsSync(dir)) throw new LapeError(isGgufPath(dir) ? 'GGUF file does not exist' : 'checkpoint folder does not exist', dir);
@@ -135,7 +174,8 @@ export function openCheckpoint(dir: string): Checkpoint {
     dir,
     folder: dir,
     format: 'safetensors',
-    identitySha256: createHash('sha256').update(readFileSync(configPath)).digest('hex'),
+    identitySha256: folderIdentity(dir, configPath, [...headers.keys()]),
+    configSha256: createHash('sha256').update(readFileSync(configPath)).digest('hex'),
     spec,
     family,
     config,

@@ -18,6 +18,7 @@ import { readGgufHeader, readGgufTensorBytes, type GgufHeader, type GgufValue } 
 import { bytesToFloat32, type DType } from './safetensors.js';
 import { dequantize, isQuantType, QUANT_TYPES } from './gguf-quants.js';
 import type { Checkpoint, WeightRef } from './checkpoint.js';
+import { fileFingerprint } from './fingerprint.js';
 
 /** Types the graph reads straight from the file. */
 const PLAIN: Record<string, DType> = { F32: 'F32', F16: 'F16', BF16: 'BF16' };
@@ -131,7 +132,8 @@ export function openGgufCheckpoint(path: string): Checkpoint {
     dir: path,
     folder,
     format: 'gguf',
-    identitySha256: identity(header),
+    identitySha256: createHash('sha256').update(`gguf:${identity(header)}:fingerprint:${fileFingerprint(path)}`).digest('hex'),
+    configSha256: identity(header),
     spec,
     family,
     config: meta,

@@ -47,7 +47,9 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
     throw new LapeError(`cannot open safetensors file (${(e as NodeJS.ErrnoException).code ?? e})`, path);
   }
   try {
-    const fileSize = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new LapeError('is a folder (or another non-file), expected a safetensors file', path);
+    const fileSize = st.size;
     if (fileSize < 8) throw new LapeError(`file is ${fileSize} bytes, too short for a safetensors header`, path);
     const lenBuf = Buffer.alloc(8);
     readSync(fd, lenBuf, 0, 8, 0);

@@ -3,7 +3,7 @@
  * arguments, examples, and an async run that returns a JSON-able summary for --json. Help text and
  * parsing are generated from the declarations; a command reads values only via `ctx.get(option)`.
  */
-import type { AnyOption, Option, OptionGroup } from './options/option.js';
+import type { AnyOption, Option, OptionGroup, OptionIo } from './options/option.js';
 
 export interface Positionals {
   /** Shown in usage and errors: `FILE.neuron.pth`, `SHARD.safetensors...`. */
@@ -12,6 +12,8 @@ export interface Positionals {
   min: number;
   /** Infinity = any number. */
   max: number;
+  /** What the arguments are to the output guard (default: inputs). */
+  io?: OptionIo;
 }
 
 export interface CommandContext {

@@ -7,7 +7,9 @@ import { pathToFileURL } from 'node:url';
 import { LapeError } from '../errors.js';
 import { LAPE_VERSION } from '../version.js';
 import { commandHelp, usageLine } from './options/help.js';
-import { commandContext, mapLibraryError, suggest } from './options/parse.js';
+import { commandContext, suggest } from './options/parse.js';
+import { runCommand } from './run-command.js';
+import { fsError } from '../util/fs-errors.js';
 import { COMMANDS, findCommand } from './registry.js';
 
 function topHelp(): string {
@@ -47,15 +49,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(commandHelp(cmd));
       return 0;
     }
-    let summary: unknown;
-    try {
-      summary = await cmd.run(ctx);
-    } catch (e) {
-      throw mapLibraryError(cmd, e);
-    }
+    const summary = await runCommand(cmd, ctx);
     if (ctx.json) console.log(JSON.stringify(summary ?? {}, null, 2));
     return 0;
-  } catch (e) {
+  } catch (err) {
+    const e = fsError(err, undefined, 'read or write');
     if (e instanceof LapeError) {
       console.error(`lape ${name}: ${e.message}`);
       if (e.exitCode === 2) console.error(`Usage: ${usageLine(cmd)}   (lape ${name} --help)`);

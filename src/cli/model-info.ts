@@ -1,6 +1,7 @@
 /** The facts `lape info` prints about a checkpoint (also recorded by lape demo in run.json). */
 import { openCheckpoint } from '../checkpoint/checkpoint.js';
 import { loadTokenizer } from '../tokenizer/tokenizer.js';
+import { LapeError } from '../errors.js';
 import { describeStructure } from '../archs/describe.js';
 import { weightHoldings, type Holding, type WeightType } from '../checkpoint/derived-weights.js';
 
@@ -42,8 +43,10 @@ export function modelInfo(dir: string, weights: WeightType = 'stored'): ModelInf
     const tok = loadTokenizer(dir);
     tokenizer = tok.type;
     tokenizerVocab = tok.vocabSize;
-  } catch {
-    /* info still describes the weights without a tokenizer */
+  } catch (e) {
+    // info still describes the weights; a tokenizer.json that is there but unusable is said so.
+    if (!(e instanceof LapeError)) throw e;
+    if (!/missing tokenizer\.json/.test(e.message)) tokenizer = `unusable: ${e.message}`;
   }
   const holdings = weightHoldings(ck, weights);
   return {

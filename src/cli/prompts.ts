@@ -1,5 +1,5 @@
 /** Prompt files (generate, steer-eval): text or JSON Lines, and `[LANG=]FILE` source specs. */
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../corpus/text-files.js';
 import { basename } from 'node:path';
 import { LapeError, usageError } from '../errors.js';
 import { jsonObjectLine } from '../util/jsonl.js';
@@ -15,12 +15,8 @@ export interface PromptRecord {
  * "prompt" (or "text") field, otherwise one prompt per non-blank line (text files).
  */
 export function readPromptFile(path: string): PromptRecord[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new LapeError(`cannot read the prompt file (${(e as NodeJS.ErrnoException).code ?? e})`, path);
-  }
+  // The same strict UTF-8 rule as corpora: binary or Latin-1 prompts are an error, not U+FFFD text.
+  const text = readTextFile(path, 'prompt');
   const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
   const nonBlank = lines.map((l, i) => ({ l, i })).filter(({ l }) => l.trim() !== '');
   if (nonBlank.length === 0) throw new LapeError('the prompt file holds no prompts', path);

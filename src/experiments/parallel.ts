@@ -3,7 +3,7 @@
  * "<lang>": text, ...} as data/corpus/parallel.jsonl. Every language asked for must be present
  * (non-empty text) in every group; errors name the line, group and language.
  */
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../corpus/text-files.js';
 import { LapeError } from '../errors.js';
 import { jsonObjectLine } from '../util/jsonl.js';
 
@@ -20,12 +20,7 @@ export interface ParallelSet {
 const NON_LANGUAGE_KEYS = new Set(['group', 'source', 'meta']);
 
 export function loadParallel(path: string, opts: { languages?: string[]; maxGroups?: number } = {}): ParallelSet {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new LapeError(`cannot read the parallel file (${(e as NodeJS.ErrnoException).code ?? e})`, path);
-  }
+  const text = readTextFile(path, 'parallel');
   const rows: Array<{ line: number; obj: Record<string, unknown> }> = [];
   text.split('\n').forEach((raw, i) => {
     if (raw.trim() === '') return;

@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LapeError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFilesAtomic } from '../util/atomic-write.js';
 import { LAPE_VERSION } from '../version.js';
 import { ReportContext, type SectionOutput } from './context.js';
 import { escapeHtml, page } from './html.js';
@@ -77,7 +77,8 @@ export async function buildReport(dir: string, opts: BuildReportOptions = {}): P
     footer: 'Self-contained: every chart is inline SVG, nothing is fetched. The numbers behind each chart are in the CSV file linked under it. Colours: Okabe–Ito, blue–orange and blue scales (colour-blind safe); lines also differ by dash pattern.',
   });
   const path = join(dir, REPORT_FILE);
-  writeFileAtomic(path, html);
+  // The report's CSVs and report.html as one set: a full disk leaves the old set, never a mix.
+  writeFilesAtomic([...ctx.pending, { path, data: html }]);
   const csv = [...new Set(built.flatMap((s) => s.csv))];
   return {
     path,

@@ -7,7 +7,7 @@ import { loadMasks } from '../select/masks-io.js';
 import type { NeuronMasks } from '../select/types.js';
 import { expandStatsPaths, loadStatsSet } from '../stats/stats-file.js';
 import type { LangStats } from '../stats/types.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import type { FileToWrite } from '../util/atomic-write.js';
 import { renderChart, type ChartSpec } from './charts.js';
 import { toCsv, type CsvValue } from '../util/csv.js';
 import { OutputFolder } from './input.js';
@@ -71,9 +71,12 @@ export class ReportContext {
     return renderChart(spec, `c${this.chartCount}-${name}`, title);
   }
 
-  /** Writes `name` (a CSV the report owns) atomically into the folder; returns its relative name. */
+  /** CSV files the report owns, written together with report.html (all or none: buildReport). */
+  readonly pending: FileToWrite[] = [];
+
+  /** Queues `name` (a CSV the report owns) for the folder; returns its relative name. */
   writeCsv(name: string, header: readonly string[], rows: readonly (readonly CsvValue[])[]): string {
-    writeFileAtomic(this.folder.path(name), toCsv(header, rows));
+    this.pending.push({ path: this.folder.path(name), data: toCsv(header, rows) });
     this.written.push(name);
     return name;
   }

@@ -22,12 +22,13 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import {
   readSafetensorsHeader,
   readTensorF64,
-  writeSafetensors,
+  encodeSafetensors,
   type TensorToWrite,
 } from '../checkpoint/safetensors.js';
 import type { NeuronMasks } from './types.js';
 import { validateMasks } from './masks.js';
 import { importTangMasks } from './tang-import.js';
+import { readTextFile } from '../corpus/text-files.js';
 
 export const MASKS_FORMAT = 'lape-masks';
 export const MASKS_VERSION = 1;
@@ -116,6 +117,11 @@ export function saveMasksJson(path: string, masks: NeuronMasks): void {
 }
 
 export function saveMasksSafetensors(path: string, masks: NeuronMasks): void {
+  writeFileAtomic(path, encodeMasksSafetensors(masks));
+}
+
+/** The bytes of a masks .safetensors file. */
+export function encodeMasksSafetensors(masks: NeuronMasks): Buffer {
   validateMasks(masks);
   const tensors: Record<string, TensorToWrite> = {};
   masks.languages.forEach((lang, k) => {
@@ -131,7 +137,7 @@ export function saveMasksSafetensors(path: string, masks: NeuronMasks): void {
     tensors[`indices.${lang}`] = { dtype: 'I32', shape: [n], data: indices };
     tensors[`offsets.${lang}`] = { dtype: 'I32', shape: [masks.layers + 1], data: offsets };
   });
-  writeSafetensors(path, tensors, {
+  return encodeSafetensors(tensors, {
     format: MASKS_FORMAT,
     version: String(MASKS_VERSION),
     method: masks.method,
@@ -143,13 +149,7 @@ export function saveMasksSafetensors(path: string, masks: NeuronMasks): void {
 }
 
 export function loadMasksJson(path: string): NeuronMasks {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new LapeError(`cannot read masks file (${(e as NodeJS.ErrnoException).code ?? e})`, path);
-  }
-  return masksFromJson(text, path);
+  return masksFromJson(readTextFile(path, 'masks'), path);
 }
 
 export function loadMasksSafetensors(path: string): NeuronMasks {

@@ -11,7 +11,9 @@
  * The FFN size is not stored in the file: it comes from a table of the released models (by the
  * folder's model name), else from `options.neurons`, else max index + 1 (settings.neuronsInferred).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+
+const MAX_FILE_BYTES = 512 * 2 ** 20;
 import { basename } from 'node:path';
 import { LapeError } from '../errors.js';
 import type { NeuronMasks } from './types.js';
@@ -63,8 +65,11 @@ export function parseTangFolder(folder: string): Record<string, string | number 
 export function importTangMasks(path: string, options: TangImportOptions = {}): NeuronMasks {
   let bytes: Buffer;
   try {
+    const size = statSync(path).size;
+    if (size > MAX_FILE_BYTES) throw new LapeError(`is ${size} bytes; a masks file is far smaller (at most ${MAX_FILE_BYTES} bytes are read)`, path);
     bytes = readFileSync(path);
   } catch (e) {
+    if (e instanceof LapeError) throw e;
     throw new LapeError(`cannot read the masks file (${(e as NodeJS.ErrnoException).code ?? e})`, path);
   }
   return importTangMasksFromBytes(bytes, path, options);
@@ -143,7 +148,14 @@ export function importTangMasksFromBytes(bytes: Buffer, file: string, options: T
     if (!Number.isSafeInteger(neurons) || neurons <= maxIndex) {
       throw new LapeError(`FFN size (neurons) ${neurons} is too small: the file has neuron index ${maxIndex}`, file);
     }
-  } else if (known && known.layers === layers && maxIndex < known.neurons) {
+  } else if (known) {
+    // The archive names a released model: its sizes are checked, never widened to fit the file.
+    if (known.layers !== layers) {
+      throw new LapeError(`the archive is for ${known.paperName} (${known.layers} layers), but the file has ${layers} layers: not a valid ${known.paperName} mask`, file);
+    }
+    if (maxIndex >= known.neurons) {
+      throw new LapeError(`neuron index ${maxIndex} does not exist in ${known.paperName} (${known.neurons} FFN neurons per layer): the file is damaged`, file);
+    }
     neurons = known.neurons;
     settings.paperModel = known.paperName;
   } else {

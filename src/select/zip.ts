@@ -24,6 +24,14 @@ const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
 const U32_MAX = 0xffffffff;
 
+/** Limits checked from the central directory, before anything is inflated (zip bombs). */
+export const ZIP_LIMITS = {
+  /** Uncompressed bytes of all entries together. */
+  totalBytes: 256 * 2 ** 20,
+  /** Uncompressed / compressed size of a deflated entry larger than 1 MiB (torch stores entries uncompressed). */
+  ratio: 100,
+};
+
 let crcTable: Uint32Array | undefined;
 
 export function crc32(data: Uint8Array): number {
@@ -93,6 +101,7 @@ export class ZipArchive {
     }
     if (cdOffset + cdSize > buf.length) this.fail('central directory runs past the end of the file');
     let p = cdOffset;
+    let total = 0;
     for (let e = 0; e < count; e++) {
       if (this.u32(p) !== SIG_CENTRAL) this.fail(`bad central directory entry ${e} at byte ${p}`);
       const flags = this.u16(p + 8);
@@ -121,6 +130,13 @@ export class ZipArchive {
         x += 4 + len;
       }
       if (this.entries.has(name)) this.fail(`duplicate entry "${name}"`);
+      total += size;
+      if (total > ZIP_LIMITS.totalBytes) {
+        this.fail(`its entries declare ${total} uncompressed bytes, more than the ${ZIP_LIMITS.totalBytes} a masks archive can need (a zip bomb?)`);
+      }
+      if (method === 8 && size > 2 ** 20 && size > ZIP_LIMITS.ratio * Math.max(1, compressedSize)) {
+        this.fail(`entry "${name}" would inflate ${compressedSize} bytes to ${size} (more than ${ZIP_LIMITS.ratio}×: a zip bomb?)`);
+      }
       this.entries.set(name, { name, method, flags, crc32: crc, compressedSize, size, localHeaderOffset });
       p += 46 + nameLen + extraLen + commentLen;
     }

@@ -45,7 +45,36 @@ export function loadStats(path: string): LangStats {
     }
     return readTensorF64(h, name);
   };
-  return { lang: m.lang, layers, neurons, tokens, count: get('count'), sum: get('sum'), sumSq: get('sum_sq'), meta: m };
+  const s: LangStats = { lang: m.lang, layers, neurons, tokens, count: get('count'), sum: get('sum'), sumSq: get('sum_sq'), meta: m };
+  checkStatsValues(s, path);
+  return s;
+}
+
+/**
+ * Values that cannot come from recording are refused (they made NUL generations and empty masks):
+ * a count is an integer in [0, tokens]; sums are finite and |Σx| ≤ tokens × the largest float32
+ * (activations are float32); Σx² ≥ 0 and, when the file has sums of squares (any non-zero),
+ * (Σx)² ≤ tokens·Σx² (Cauchy–Schwarz) — which also rules out sums like 1e300.
+ */
+export function checkStatsValues(s: LangStats, path: string): void {
+  const n = s.layers * s.neurons;
+  const F32_MAX = 3.4028234663852886e38;
+  const hasSumSq = s.sumSq.some((q) => q !== 0);
+  for (let k = 0; k < n; k++) {
+    const c = s.count[k]!;
+    const x = s.sum[k]!;
+    const q = s.sumSq[k]!;
+    const where = (): string => `layer ${Math.floor(k / s.neurons)}, neuron ${k % s.neurons}`;
+    if (!(Number.isInteger(c) && c >= 0 && c <= s.tokens)) {
+      throw new LapeError(`count ${c} at ${where()} is not a count of 0..${s.tokens} tokens: the file is damaged or was not written by lape record`, path);
+    }
+    if (!Number.isFinite(x) || !Number.isFinite(q) || q < 0) {
+      throw new LapeError(`sum ${x} / sum of squares ${q} at ${where()} cannot come from recording (not finite, or a negative sum of squares)`, path);
+    }
+    if (Math.abs(x) > s.tokens * F32_MAX || (hasSumSq && x * x > s.tokens * q * (1 + 1e-9) + 1e-300)) {
+      throw new LapeError(`sum ${x} at ${where()} is impossible for ${s.tokens} tokens with sum of squares ${q}: the file is damaged`, path);
+    }
+  }
 }
 
 /** Stats files from a mix of files and folders (folders: every *.safetensors inside, sorted). */
@@ -73,6 +102,14 @@ export function loadStatsSet(paths: string[]): LangStats[] {
     const prev = seen.get(s.lang);
     if (prev) throw new LapeError(`language "${s.lang}" appears twice (also in ${prev}); merge shards first with lape merge`, f);
     seen.set(s.lang, f);
+    const first = out[0];
+    if (first) {
+      for (const key of ['model_sha256', 'weights'] as const) {
+        if (first.meta[key] !== undefined && s.meta[key] !== undefined && first.meta[key] !== s.meta[key]) {
+          throw new LapeError(`recorded with another model than ${files[0]} (${key} differs): statistics of one model are compared across languages`, f);
+        }
+      }
+    }
     out.push(s);
   }
   return out;

@@ -52,12 +52,22 @@ export function loadTokenizer(dir: string): LapeTokenizer {
 }
 
 /** The tokenizer built from a tokenizer.json object; `bytes` are hashed for provenance. */
+/** Tokenizer model types @huggingface/tokenizers implements; anything else would tokenize differently from the checkpoint. */
+export const TOKENIZER_MODELS = ['BPE', 'Unigram', 'WordPiece', 'WordLevel'] as const;
+
 function fromTokenizerJson(json: Record<string, unknown>, config: Record<string, unknown>, bytes: Uint8Array, path: string): LapeTokenizer {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new LapeError('not a tokenizer.json (expected a JSON object)', path);
+  const m = json.model as { type?: unknown; vocab?: unknown } | undefined;
+  if (typeof m !== 'object' || m === null) throw new LapeError('not a tokenizer.json: no "model" object', path);
+  const type = m.type ?? (m.vocab !== undefined && (json.model as Record<string, unknown>).merges !== undefined ? 'BPE' : undefined);
+  if (typeof type !== 'string' || !(TOKENIZER_MODELS as readonly string[]).includes(type)) {
+    throw new LapeError(`tokenizer model type ${JSON.stringify(m.type)} is not supported (supported: ${TOKENIZER_MODELS.join(', ')})`, path);
+  }
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(json, config);
   } catch (e) {
-    throw new LapeError(`cannot build the tokenizer (${(e as Error).message})`, path);
+    throw new LapeError(`cannot build the tokenizer (${(e as Error)?.message ?? String(e)})`, path);
   }
   const model = json.model as { type?: string; vocab?: Record<string, number> | unknown[] } | undefined;
   const added = Array.isArray(json.added_tokens) ? (json.added_tokens as Array<{ id: number }>) : [];

@@ -7,16 +7,21 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LapeError } from '../../errors.js';
+import { openCheckpoint } from '../../checkpoint/checkpoint.js';
+import { readLines } from '../../corpus/text-files.js';
+import { loadParallel } from '../../experiments/parallel.js';
+import { loadTokenizer } from '../../tokenizer/tokenizer.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command, CommandContext } from '../command.js';
 import { LANGS, SEQ_LEN } from '../groups/common.js';
 import { MODEL_DIR, MODEL_GROUP, THREADS, forwardArgs } from '../groups/model.js';
-import { outDir } from '../groups/output.js';
+import { FORCE, outDir } from '../groups/output.js';
 import { TOP_RATE } from '../groups/selection.js';
 import { modelInfo } from '../model-info.js';
 import { group, opt, optionalOption, variant, withDefault } from '../options/option.js';
-import { commandContext, commandOptions, mapLibraryError } from '../options/parse.js';
+import { commandContext, commandOptions } from '../options/parse.js';
+import { runCommand } from '../run-command.js';
 import { findCommand } from '../registry.js';
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -37,11 +42,32 @@ function quote(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`;
 }
 
-const DEMO_OUT = outDir('./lape-demo');
+const DEMO_OUT = outDir(
+  [
+    { name: 'stats', format: 'lape-stats', dir: true },
+    { name: 'masks.json', format: 'lape-masks' },
+    { name: 'masks.safetensors', format: 'lape-masks' },
+    { name: 'layers.csv', format: 'csv:layer,' },
+    { name: 'overlap.csv', format: 'csv:lang,' },
+    { name: 'ppl.json', format: 'lape-ppl' },
+    { name: 'ppl.csv', format: 'csv:row,' },
+    { name: 'sweep.json', format: 'lape-sweep' },
+    { name: 'sweep.csv', format: 'csv:ratio,' },
+    { name: 'ses.json', format: 'lape-ses' },
+    { name: 'ses.csv', format: 'csv:layer,' },
+    { name: 'dominance.json', format: 'lape-dominance' },
+    { name: 'dominance.csv', format: 'csv:layer,' },
+    { name: 'steering.json', format: 'lape-steering' },
+    { name: 'steering.csv', format: 'csv:kind,' },
+    { name: 'generations.jsonl', format: 'jsonl:kind' },
+    { name: 'run.json', format: 'lape-run' },
+  ],
+  './lape-demo',
+);
 const DEMO_MODEL_DIR = withDefault(optionalOption(MODEL_DIR), DEMO_MODEL, 'the embedded tiny multilingual Llama');
 /** The model group with the embedded model as default; its other options are passed on to every model step. */
 const DEMO_MODEL_GROUP = group('Model', DEMO_MODEL_DIR, ...MODEL_GROUP.options.filter((o) => o.name !== MODEL_DIR.name));
-const CORPUS_DIR = opt.path('corpus-dir', { metavar: 'DIR', default: DEMO_CORPUS, defaultText: 'embedded', help: 'corpus folder with LANG.train.txt / LANG.valid.txt / parallel.jsonl' });
+const CORPUS_DIR = opt.path('corpus-dir', { metavar: 'DIR', io: { role: 'in', reads: ['.txt', '.jsonl'] }, default: DEMO_CORPUS, defaultText: 'embedded', help: 'corpus folder with LANG.train.txt / LANG.valid.txt / parallel.jsonl' });
 const DEMO_LANGS = variant(withDefault(LANGS, DEMO_LANG_LIST), { help: 'languages' });
 const TOKENS = opt.int('tokens', { default: 65536, help: 'training tokens recorded per language' });
 const DEMO_SEQ_LEN = withDefault(SEQ_LEN, 256, "256 (the tiny model's training window)");
@@ -56,7 +82,7 @@ export const demoCommand: Command = {
   options: [
     group('Options', CORPUS_DIR, DEMO_LANGS, TOKENS, DEMO_SEQ_LEN, DEMO_TOP_RATE, EVAL_CHUNKS, SWEEP_LANG, SKIP_STEERING),
     DEMO_MODEL_GROUP,
-    group('Output', DEMO_OUT),
+    group('Output', DEMO_OUT, FORCE),
   ],
   notes: [
     'The paper selects 1 % of a 7B model\'s neurons (3.5 k). 1 % of the tiny model\'s 3,072 neurons is 31,',
@@ -86,6 +112,11 @@ export const demoCommand: Command = {
       }
     }
     const parallel = join(corpus, 'parallel.jsonl');
+    // Every input a later stage needs is checked now, before the first stage replaces anything in --out.
+    openCheckpoint(model);
+    loadTokenizer(model);
+    for (const l of langs) for (const split of ['train', 'valid']) for await (const _ of readLines(join(corpus, `${l}.${split}.txt`)));
+    if (existsSync(parallel)) loadParallel(parallel, { maxGroups: 200 }); // as the ses and dominance stages read it
     const started = Date.now();
     const stages: Stage[] = [];
     const rel = (p: string): string => (p.startsWith(PACKAGE_ROOT) ? relative(process.cwd(), p) || '.' : p);
@@ -102,12 +133,7 @@ export const demoCommand: Command = {
         if (!ctx.quiet && !ctx.json) process.stderr.write(`${l}\n`);
       });
       const t0 = Date.now();
-      let summary: Record<string, unknown>;
-      try {
-        summary = ((await cmd.run(sub)) ?? {}) as Record<string, unknown>;
-      } catch (e) {
-        throw mapLibraryError(cmd, e);
-      }
+      const summary = ((await runCommand(cmd, sub)) ?? {}) as Record<string, unknown>;
       const seconds = (Date.now() - t0) / 1000;
       const st: Stage = { name, command: line, seconds };
       if (typeof summary.tokens === 'number') {

@@ -3,8 +3,10 @@ import { toCsv } from '../../util/csv.js';
 import { dominanceFromEmbeddings } from '../../experiments/dominance.js';
 import type { Command } from '../command.js';
 import { MODEL_GROUP } from '../groups/model.js';
-import { OUTPUT_GROUP, OUT_DIR, writeResults } from '../groups/output.js';
+import { outputGroup, writeResults } from '../groups/output.js';
 import { DOMINANCE_FORMAT, PARALLEL_GROUP, embedFromFlags, representationHeader } from '../groups/parallel.js';
+
+const { group: OUTPUT_GROUP, out: OUT_DIR } = outputGroup([{ name: 'dominance.json', format: 'lape-dominance' }, { name: 'dominance.csv', format: 'csv:layer,' }]);
 
 const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 

@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../../util/atomic-write.js';
 import type { Command } from '../command.js';
 import { generationGroup, genOptionsFromFlags } from '../groups/generation.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
-import { outFile } from '../groups/output.js';
+import { FORCE, outFile } from '../groups/output.js';
 import { STEERING_GROUP, steeringFromFlags } from '../groups/steering.js';
 import { group, opt } from '../options/option.js';
 import { Progress } from '../progress.js';
@@ -17,13 +17,13 @@ import { readPromptFile, type PromptRecord } from '../prompts.js';
 export const GENERATE_FORMAT = 'lape-generate';
 
 const PROMPT = opt.string('prompt', { help: 'one prompt (the output text goes to stdout)' });
-const PROMPTS = opt.list('prompts', { metavar: 'FILE,...', help: 'prompt files: one prompt per line, or JSONL with a "prompt" field' });
-const GEN_OUT = outFile({ ext: '.jsonl', required: false, help: 'write one JSON line per prompt here' });
+const PROMPTS = opt.list('prompts', { metavar: 'FILE,...', io: { role: 'in' }, help: 'prompt files: one prompt per line, or JSONL with a "prompt" field' });
+const GEN_OUT = outFile({ ext: '.jsonl', required: false, format: 'jsonl:stop_reason', help: 'write one JSON line per prompt here' });
 
 export const generateCommand: Command = {
   name: 'generate',
   summary: 'Generate text (greedy or sampled, KV cache), optionally steering language-specific neurons',
-  options: [group('Prompts', PROMPT, PROMPTS), MODEL_GROUP, generationGroup({ maxNewTokens: 64, stop: [] }), STEERING_GROUP, group('Output', GEN_OUT)],
+  options: [group('Prompts', PROMPT, PROMPTS), MODEL_GROUP, generationGroup({ maxNewTokens: 64, stop: [] }), STEERING_GROUP, group('Output', GEN_OUT, FORCE)],
   oneOf: [['prompt', 'prompts']],
   notes: ['Without --out, --prompts prints the JSON lines on stdout.'],
   examples: [

@@ -12,7 +12,7 @@ import { neuronParameterChange } from '../../checkpoint/parameter-change.js';
 import type { NeuronMasks } from '../../select/types.js';
 import type { Command } from '../command.js';
 import { SEED, STATS } from '../groups/common.js';
-import { NO_REPORT, outFile, writeMasksResult } from '../groups/output.js';
+import { FORCE, NO_REPORT, masksOut, writeMasksResult } from '../groups/output.js';
 import { BAR_RATIO, FILTER_RATE, TOP_RATE } from '../groups/selection.js';
 import { OptionValueError, group, opt, variant } from '../options/option.js';
 
@@ -29,10 +29,11 @@ const ID_FILTER_RATE = variant(FILTER_RATE, { appliesWhen: { option: 'method', v
 const ID_BAR_RATIO = variant(BAR_RATIO, { appliesWhen: { option: 'method', values: ENTROPY_METHODS } });
 const THRESHOLD = opt.float('threshold', { default: 0.95, help: 'absolute activation probability a language needs', param: 'threshold', appliesWhen: { option: 'method', values: ['lap'] } });
 const RS_SEED = variant(SEED, { help: 'seed of the random selection', appliesWhen: { option: 'method', values: ['rs'] } });
-const BASE = opt.path('base', { metavar: 'DIR', help: 'base checkpoint', appliesWhen: { option: 'method', values: ['pv'] } });
+const BASE = opt.path('base', { metavar: 'DIR', io: { role: 'model' }, help: 'base checkpoint', appliesWhen: { option: 'method', values: ['pv'] } });
 const TUNED = opt.list('tuned', {
   metavar: 'LANG=DIR',
   help: 'one fine-tuned checkpoint per language (at least two)',
+  io: { role: 'model' },
   appliesWhen: { option: 'method', values: ['pv'] },
   item: (raw) => {
     const m = /^([^=]+)=(.+)$/.exec(raw);
@@ -40,14 +41,14 @@ const TUNED = opt.list('tuned', {
     return { lang: m[1]!, dir: m[2]! };
   },
 });
-const MASKS_OUT = outFile({ ext: '.json', required: true, help: 'masks JSON; masks .safetensors is written beside it' });
+const MASKS_OUT = masksOut();
 
 export const identifyCommand: Command = {
   name: 'identify',
   summary: 'Select language-specific neurons from statistics (LAPE, or the baselines LAP, LAVE, RS, PV)',
   options: [
     group('Selection', METHOD, ID_STATS, ID_TOP_RATE, ID_FILTER_RATE, ID_BAR_RATIO, THRESHOLD, RS_SEED, BASE, TUNED),
-    group('Output', MASKS_OUT, NO_REPORT),
+    group('Output', MASKS_OUT, NO_REPORT, FORCE),
   ],
   examples: [
     'lape identify --stats out/stats --out out/masks.json',

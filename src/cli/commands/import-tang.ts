@@ -2,7 +2,7 @@ import { importTangMasks } from '../../select/tang-import.js';
 import { languageTotals, uniqueNeuronCount } from '../../select/masks.js';
 import type { Command } from '../command.js';
 import { LANGS } from '../groups/common.js';
-import { NO_REPORT, outFile, writeMasksResult } from '../groups/output.js';
+import { FORCE, NO_REPORT, masksOut, writeMasksResult } from '../groups/output.js';
 import { group, opt, variant } from '../options/option.js';
 
 const MODEL_NAME = opt.string('model-name', { metavar: 'NAME', help: 'stored in the masks settings', defaultText: 'from the archive folder name' });
@@ -11,12 +11,12 @@ const FILE_LANGS = variant(LANGS, {
   defaultText: 'en,zh,fr,es,vi,id,ja',
   aliases: ['languages'],
 });
-const MASKS_OUT = outFile({ ext: '.json', required: true, help: 'masks JSON; masks .safetensors is written beside it' });
+const MASKS_OUT = masksOut();
 
 export const importTangCommand: Command = {
   name: 'import-tang',
   summary: "Import the paper's released masks (*.neuron.pth, torch pickles) safely into lape masks",
-  options: [group('Options', MODEL_NAME, FILE_LANGS), group('Output', MASKS_OUT, NO_REPORT)],
+  options: [group('Options', MODEL_NAME, FILE_LANGS), group('Output', MASKS_OUT, NO_REPORT, FORCE)],
   positionals: { metavar: 'FILE.neuron.pth', help: "one of the paper's released mask files", min: 1, max: 1 },
   notes: ['Only the pickle opcodes and globals these files use are accepted; anything else is refused.'],
   examples: ['lape import-tang ../shared/reference/tang2024/LLaMA-2-7B.neuron.pth --out llama2-7b/masks.json'],
@@ -27,6 +27,9 @@ export const importTangCommand: Command = {
     const masks = importTangMasks(file, langs.length ? { languages: langs } : {});
     const name = ctx.get(MODEL_NAME);
     if (name) masks.settings.modelName = name;
+    if (masks.settings.neuronsInferred && !ctx.quiet) {
+      process.stderr.write(`warning: the archive names no released model lape knows, so the FFN size (${masks.neurons}) is inferred from the largest index; check it against your model (lape ppl and ses refuse masks that do not fit)\n`);
+    }
     const totals = languageTotals(masks);
     const unique = uniqueNeuronCount(masks);
     ctx.log(`${masks.layers} layers × ${masks.neurons} neurons; ${unique} unique language-specific neurons`);

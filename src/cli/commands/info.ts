@@ -15,7 +15,7 @@ export const infoCommand: Command = {
   name: 'info',
   summary: 'Describe a local Hugging Face checkpoint or .gguf file (architecture, sizes, neurons, weight types and how they are held, tokenizer)',
   options: [group('Model', WEIGHTS)],
-  positionals: { metavar: 'DIR', help: 'a Hugging Face checkpoint folder or a .gguf file', min: 1, max: 1 },
+  positionals: { metavar: 'DIR', help: 'a Hugging Face checkpoint folder or a .gguf file', min: 1, max: 1, io: { role: 'model' } },
   examples: ['lape info models/tiny-multilingual', 'lape info ~/models/Qwen2.5-0.5B --json', 'lape info model.Q4_K_M.gguf --weights int4'],
   async run(ctx) {
     const dir = ctx.positionals[0]!;

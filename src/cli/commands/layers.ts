@@ -2,19 +2,19 @@ import { loadMasks } from '../../select/masks-io.js';
 import { layerCounts, languageTotals, overlapMatrix, intersectionMatrix } from '../../select/masks.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import type { Command, Positionals } from '../command.js';
-import { outFile } from '../groups/output.js';
+import { FORCE, outFile } from '../groups/output.js';
 import { group } from '../options/option.js';
 import { markdownTable } from '../tables.js';
 import { toCsv } from '../../util/csv.js';
 
 const MASKS_FILE: Positionals = { metavar: 'MASKS', help: "a masks file (masks.json / .safetensors / the paper's .pth)", min: 1, max: 1 };
-const LAYERS_OUT = outFile({ ext: '.csv', required: false, help: 'also write the table as CSV (columns: layer, one per language, total)' });
-const OVERLAP_OUT = outFile({ ext: '.csv', required: false, help: 'also write the matrix as CSV (row language A, column language B, value |A∩B|/|A|)' });
+const LAYERS_OUT = outFile({ ext: '.csv', required: false, format: 'csv:layer,', help: 'also write the table as CSV (columns: layer, one per language, total)' });
+const OVERLAP_OUT = outFile({ ext: '.csv', required: false, format: 'csv:lang,', help: 'also write the matrix as CSV (row language A, column language B, value |A∩B|/|A|)' });
 
 export const layersCommand: Command = {
   name: 'layers',
   summary: 'Language-specific neurons per layer per language (the paper\'s Tables 6, 8-10)',
-  options: [group('Options', LAYERS_OUT)],
+  options: [group('Options', LAYERS_OUT, FORCE)],
   positionals: MASKS_FILE,
   examples: ['lape layers out/masks.json', 'lape layers llama2-7b.masks.json --out layers.csv --json'],
   async run(ctx) {
@@ -41,7 +41,7 @@ export const layersCommand: Command = {
 export const overlapCommand: Command = {
   name: 'overlap',
   summary: 'Overlap of language-specific neurons between languages: |A∩B| / |A|',
-  options: [group('Options', OVERLAP_OUT)],
+  options: [group('Options', OVERLAP_OUT, FORCE)],
   positionals: MASKS_FILE,
   examples: ['lape overlap out/masks.json', 'lape overlap llama2-70b.masks.json --out overlap.csv'],
   async run(ctx) {

@@ -11,9 +11,11 @@ import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
 import { EVAL_GROUP, EVAL_ONE_OF, RANDOM_GROUP, chunkProgress, controlSeed, evalFacts, evalSettings, evalSpecsFromFlags, loadEvalSetsFor } from '../groups/eval.js';
 import { MODEL_GROUP, modelFacts, withModel } from '../groups/model.js';
-import { OUTPUT_GROUP, OUT_DIR, writeResults } from '../groups/output.js';
+import { outputGroup, writeResults } from '../groups/output.js';
 import { MASKS } from '../groups/common.js';
 import { group, opt, requiredOption } from '../options/option.js';
+
+const { group: OUTPUT_GROUP, out: OUT_DIR } = outputGroup([{ name: 'ppl.json', format: 'lape-ppl' }, { name: 'ppl.csv', format: 'csv:row,' }]);
 
 const PPL_MASKS = requiredOption(MASKS);
 const DEACTIVATE_ROWS = opt.list('deactivate', { metavar: 'L,...', help: 'languages whose neurons get a row', defaultText: 'every masks language' });

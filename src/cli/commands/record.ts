@@ -1,10 +1,12 @@
 import { loadTokenizer } from '../../tokenizer/tokenizer.js';
-import { recordLanguage } from '../../stats/record.js';
+import { checkLangCode, recordLanguage } from '../../stats/record.js';
+import { checkCorpusFile } from '../../corpus/text-files.js';
+import { checkCorpusLanguage } from '../../langid/corpus-language.js';
 import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { BATCH_SIZE, BOS, SEQ_LEN, seqLenFor } from '../groups/common.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
-import { outFile } from '../groups/output.js';
+import { FORCE, outFile } from '../groups/output.js';
 import { OptionValueError, group, opt, variant } from '../options/option.js';
 import { Progress } from '../progress.js';
 
@@ -15,20 +17,26 @@ export function parseShard(v: string): { index: number; count: number } {
 }
 
 const LANG = opt.string('lang', { metavar: 'LANG', required: true, help: 'language code stored in the statistics (en, zh, ...)' });
-const CORPUS = opt.list('corpus', { metavar: 'FILE,...', help: 'UTF-8 text (.txt or .txt.gz), one paragraph per line' });
+const CORPUS = opt.list('corpus', { metavar: 'FILE,...', io: { role: 'in' }, help: 'UTF-8 text (.txt or .txt.gz), one paragraph per line' });
 const TOKENS = opt.int('tokens', { help: 'use the first N tokens of the corpus', defaultText: 'all' });
 const SHARD = opt.custom('shard', { metavar: 'i/n', help: 'record only chunks c with c mod n = i (merge shards with lape merge)', parse: parseShard });
 const RECORD_BOS = variant(BOS, {});
+const STRICT_LANG = opt.bool('strict-lang', { help: 'refuse a corpus whose sampled lines are mostly another language than --lang (default: warn)' });
 const RECORD_BATCH = variant(BATCH_SIZE, { help: 'chunks per forward pass', defaultText: '2048 tokens per pass' });
-const STATS_OUT = outFile({ ext: '.safetensors', required: true, help: 'statistics file to write (resume state in FILE.partial)' });
+const STATS_OUT = outFile({
+  ext: '.safetensors',
+  required: true,
+  format: 'lape-stats',
+  twins: [{ name: '+.partial', format: 'lape-partial' }],
+  help: 'statistics file to write (resume state in FILE.partial)' });
 
 export const recordCommand: Command = {
   name: 'record',
   summary: 'Record per-neuron activation statistics of one language (count(act>0), sum, sum²)',
   options: [
-    group('Recording', LANG, CORPUS, TOKENS, SEQ_LEN, RECORD_BATCH, SHARD, RECORD_BOS),
+    group('Recording', LANG, CORPUS, TOKENS, SEQ_LEN, RECORD_BATCH, SHARD, RECORD_BOS, STRICT_LANG),
     MODEL_GROUP,
-    group('Output', STATS_OUT),
+    group('Output', STATS_OUT, FORCE),
   ],
   notes: ['Interrupted runs resume: run the same command again (state in FILE.partial).'],
   examples: [
@@ -42,6 +50,9 @@ export const recordCommand: Command = {
     const out = ctx.get(STATS_OUT);
     const maxTokens = ctx.get(TOKENS);
     const shard = ctx.get(SHARD);
+    checkLangCode(lang);
+    for (const f of files) checkCorpusFile(f);
+    await checkCorpusLanguage(files, lang, ctx.get(STRICT_LANG), (m) => void (ctx.quiet || process.stderr.write(`warning: ${m}\n`)));
     return withModel(ctx, async (model) => {
       const seqLen = seqLenFor(ctx.get(SEQ_LEN), model.spec.maxPositionEmbeddings);
       if (maxTokens !== undefined && maxTokens < seqLen) throw usageError(`--tokens ${maxTokens} is less than one chunk of ${seqLen} tokens (--seq-len)`);

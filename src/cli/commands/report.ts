@@ -4,6 +4,7 @@
 import { buildReport, SECTIONS } from '../../report/build-report.js';
 import type { Command } from '../command.js';
 import { group, opt } from '../options/option.js';
+import { FORCE } from '../groups/output.js';
 import { Progress } from '../progress.js';
 
 const TITLE = opt.string('title', { help: 'page title', defaultText: '"lape report — <folder name>"' });
@@ -11,8 +12,14 @@ const TITLE = opt.string('title', { help: 'page title', defaultText: '"lape repo
 export const reportCommand: Command = {
   name: 'report',
   summary: 'Build report.html (self-contained, every result as a chart) from an output folder',
-  options: [group('Options', TITLE)],
-  positionals: { metavar: 'DIR', help: 'an output folder (report.html is written into it)', min: 1, max: 1 },
+  options: [group('Options', TITLE, FORCE)],
+  positionals: {
+    metavar: 'DIR',
+    help: 'an output folder (report.html is written into it)',
+    min: 1,
+    max: 1,
+    io: { role: 'out', kind: 'dir', files: [], report: true },
+  },
   notes: [
     'Sections appear when their files exist: run.json, ppl.json, masks.json, sweep.json, ses.json,',
     'dominance.json, steering.json, generations.jsonl, stats/*.safetensors. Charts without a CSV',

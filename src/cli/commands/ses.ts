@@ -9,9 +9,11 @@ import { checkMasksFit } from '../../select/masks.js';
 import type { Command } from '../command.js';
 import { MASKS } from '../groups/common.js';
 import { MODEL_GROUP } from '../groups/model.js';
-import { OUTPUT_GROUP, OUT_DIR, writeResults } from '../groups/output.js';
+import { outputGroup, writeResults } from '../groups/output.js';
 import { PARALLEL_GROUP, SES_FORMAT, embedFromFlags, representationHeader } from '../groups/parallel.js';
 import { group, variant } from '../options/option.js';
+
+const { group: OUTPUT_GROUP, out: OUT_DIR } = outputGroup([{ name: 'ses.json', format: 'lape-ses' }, { name: 'ses.csv', format: 'csv:layer,' }]);
 
 const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 const SES_MASKS = variant(MASKS, { help: 'also report language-specific neurons per layer' });

@@ -11,12 +11,18 @@ import type { Command } from '../command.js';
 import { LANGS, MASKS } from '../groups/common.js';
 import { generationGroup, genOptionsFromFlags } from '../groups/generation.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
-import { OUTPUT_GROUP, OUT_DIR, writeResults } from '../groups/output.js';
+import { outputGroup, writeResults } from '../groups/output.js';
 import { STEER_EVAL_GROUP, steerInputs, steerMode } from '../groups/steering.js';
 import { group, opt, variant } from '../options/option.js';
 import { Progress } from '../progress.js';
 import { parsePromptSpec, readPromptFile } from '../prompts.js';
 import { toCsv } from '../../util/csv.js';
+
+const { group: OUTPUT_GROUP, out: OUT_DIR } = outputGroup([
+  { name: 'steering.json', format: 'lape-steering' },
+  { name: 'steering.csv', format: 'csv:kind,' },
+  { name: 'generations.jsonl', format: 'jsonl:kind' },
+]);
 
 export const STEERING_FORMAT = 'lape-steering';
 export const STEERING_VERSION = 1;
@@ -24,6 +30,7 @@ const DEFAULT_STOP = ['\n'];
 
 const SOURCES = opt.list('prompts', {
   metavar: '[LANG=]FILE,...',
+  io: { role: 'in' },
   help: 'prompts in one source language each, one per line or JSONL;\nwithout LANG= the file name gives it (zh.txt, zh.valid.txt)',
   required: true,
 });

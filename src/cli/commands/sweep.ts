@@ -13,9 +13,11 @@ import type { Command } from '../command.js';
 import { STATS } from '../groups/common.js';
 import { EVAL_GROUP, EVAL_ONE_OF, RANDOM_GROUP, chunkProgress, controlSeed, evalFacts, evalSettings, evalSpecsFromFlags, loadEvalSetsFor } from '../groups/eval.js';
 import { MODEL_GROUP, modelFacts, withModel } from '../groups/model.js';
-import { OUTPUT_GROUP, OUT_DIR, writeResults } from '../groups/output.js';
+import { outputGroup, writeResults } from '../groups/output.js';
 import { BAR_RATIO, FILTER_RATE } from '../groups/selection.js';
 import { OptionValueError, group, opt, requiredOption } from '../options/option.js';
+
+const { group: OUTPUT_GROUP, out: OUT_DIR } = outputGroup([{ name: 'sweep.json', format: 'lape-sweep' }, { name: 'sweep.csv', format: 'csv:ratio,' }]);
 
 export const DEFAULT_RATIOS = [0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1];
 

@@ -15,6 +15,7 @@ export const MASKS = opt.path('masks', { metavar: 'FILE', help: "language-specif
 /** Activation statistics from lape record. */
 export const STATS = opt.list('stats', {
   metavar: 'PATH,...',
+  io: { role: 'in', reads: ['.safetensors'] },
   help: 'statistics from lape record: a folder of LANG.safetensors, or files',
 });
 

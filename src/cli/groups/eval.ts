@@ -15,10 +15,11 @@ import { BATCH_SIZE, BOS, LANGS, SEED, SEQ_LEN, seqLenFor } from './common.js';
 
 export const EVAL = opt.list('eval', {
   metavar: 'LANG=FILE,...',
+  io: { role: 'in' },
   help: 'an evaluation set: held-out text, one paragraph per line; files after LANG= belong to it\n(--eval en=a.txt,b.txt --eval zh=c.txt)',
   param: 'evalSets',
 });
-export const EVAL_DIR = opt.path('eval-dir', { metavar: 'DIR', help: 'evaluation sets DIR/LANG.SPLIT.txt, one per language of --langs' });
+export const EVAL_DIR = opt.path('eval-dir', { metavar: 'DIR', io: { role: 'in', reads: ['.txt'] }, help: 'evaluation sets DIR/LANG.SPLIT.txt, one per language of --langs' });
 export const SPLIT = opt.string('split', { metavar: 'NAME', default: 'valid', help: 'the SPLIT of the --eval-dir file names', appliesWhen: { option: 'eval-dir' } });
 export const EVAL_LANGS = variant(LANGS, {
   help: 'languages evaluated from --eval-dir',

@@ -3,6 +3,7 @@
  * openModel/withModel, so an option added here (e.g. --weights, --device) reaches all of them:
  * declare it, add it to MODEL_GROUP, and map it in modelLoadOptions — nothing else changes.
  */
+import { availableParallelism } from 'node:os';
 import { loadModel, type LoadOptions, type Model } from '../../runtime/model.js';
 import { WEIGHT_TYPES } from '../../checkpoint/derived-weights.js';
 import type { CommandContext } from '../command.js';
@@ -11,6 +12,7 @@ import { group, opt, type AnyOption } from '../options/option.js';
 export const MODEL_DIR = opt.path('model', {
   metavar: 'PATH',
   required: true,
+  io: { role: 'model' },
   help: 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json) or a .gguf file',
 });
 
@@ -27,7 +29,13 @@ export const MODEL_GROUP = group('Model', MODEL_DIR, THREADS, WEIGHTS);
 
 /** The model group's options as loadModel options: the one place a new model option is mapped. */
 export function modelLoadOptions(ctx: CommandContext): LoadOptions {
-  const threads = ctx.get(THREADS);
+  let threads = ctx.get(THREADS);
+  // More threads than the cores this process may use (CPU affinity, cgroups) only slows ONNX Runtime down.
+  const cores = availableParallelism();
+  if (threads !== undefined && threads > cores) {
+    if (!ctx.quiet) process.stderr.write(`warning: --threads ${threads} is more than the ${cores} cores this process may use; using ${cores}\n`);
+    threads = cores;
+  }
   // Session creation on a large model is the silent minute before the first progress bar: say it.
   const onProgress = ctx.quiet ? undefined : (m: string): void => void process.stderr.write(`lape: ${m}\n`);
   return { ...(threads === undefined ? {} : { threads }), weights: ctx.get(WEIGHTS), onProgress };

@@ -47,11 +47,35 @@ export interface Option<T = unknown, R = T | undefined> {
   readonly commas?: boolean;
   /** Parses one value (one item of a list); throws OptionValueError. */
   readonly parse: (raw: string) => unknown;
+  /** The option's paths as the output guard sees them (path options are inputs unless said otherwise). */
+  readonly io?: OptionIo;
   /** Phantom: the type `ctx.get` returns. */
   readonly __result?: R;
 }
 
 export type AnyOption = Option<unknown, unknown>;
+
+/** A file a command writes: a name in its output folder, or a suffix that replaces (`.safetensors`) or extends (`+.partial`) its --out FILE. */
+export interface OutputFile {
+  /** `masks.json` (in the folder) for `--out DIR`; `.safetensors` (twin) or `+.partial` (appended) for `--out FILE`; '' = the file itself. */
+  name: string;
+  /** What an existing file must be to be replaced without --force (output-guard.ts sniffs it): a lape `format`, a CSV header start, a JSONL key. */
+  format: string;
+  /** A folder of such files (demo's stats/). */
+  dir?: boolean;
+}
+
+/**
+ * What an option's paths are to the output guard (src/cli/output-guard.ts):
+ * - `in`: files or folders the command reads (items may be `LANG=PATH`); `reads`: the extensions
+ *   a folder's reader consumes (an output there would become an input of the next run);
+ * - `model`: a checkpoint (nothing is ever written inside it);
+ * - `out`: the result — one FILE with its twins, or a DIR with fixed names.
+ */
+export type OptionIo =
+  | { role: 'in'; reads?: readonly string[] }
+  | { role: 'model' }
+  | { role: 'out'; kind: 'file' | 'dir'; files: readonly OutputFile[]; report?: boolean; ext?: string };
 
 /** A titled set of options; help prints one section per group. */
 export interface OptionGroup {
@@ -74,6 +98,7 @@ interface Common<T> {
   conflicts?: readonly string[];
   param?: string;
   aliases?: readonly string[];
+  io?: OptionIo;
 }
 
 type Result<T, S> = S extends { default: unknown } ? T : S extends { required: true } ? T : T | undefined;
@@ -116,7 +141,7 @@ export const opt = {
     return build(name, 'string', 'TEXT', spec, (raw) => checked(raw, spec.check));
   },
   path<S extends Common<string>>(name: string, spec: S & { check?: Check<string> }): Option<string, Result<string, S>> {
-    return build(name, 'path', 'PATH', spec, (raw) => {
+    return build(name, 'path', 'PATH', { io: { role: 'in' }, ...spec }, (raw) => {
       if (raw === '') throw new OptionValueError('needs a path');
       return checked(raw, spec.check);
     });
@@ -154,7 +179,7 @@ export const opt = {
 };
 
 /** The same option with other help, default, condition… (never another name or type). */
-export function variant<T, R>(o: Option<T, R>, over: Partial<Pick<Option<T, R>, 'help' | 'defaultText' | 'appliesWhen' | 'conflicts' | 'metavar' | 'param' | 'aliases'>>): Option<T, R> {
+export function variant<T, R>(o: Option<T, R>, over: Partial<Pick<Option<T, R>, 'help' | 'defaultText' | 'appliesWhen' | 'conflicts' | 'metavar' | 'param' | 'aliases' | 'io'>>): Option<T, R> {
   return { ...o, ...over };
 }
 
