@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadStats } from '../src/stats/stats-file.js';
 import { recordLanguage } from '../src/stats/record.js';
@@ -172,6 +172,10 @@ async function runAndCheck(cluster: SlurmCluster, dir: string, t0: number): Prom
   }
   assert.ok(countDiffs <= 0.001 * LANGS.length * 3072, `${countDiffs} neuron counts differ from the unsharded runs`);
   assert.ok(maxRel < 1e-9, `sums differ by ${maxRel} (relative)`);
+  // Per-task throughput, from the tasks' own log lines (for bench/README.md).
+  const rates = readdirSync(join(out, 'logs')).filter((f) => f.startsWith('record-')).flatMap((f) =>
+    [...readFileSync(join(out, 'logs', f), 'utf8').matchAll(/\((\d+) tokens\/s\)/g)].map((m) => Number(m[1]))).sort((a, b) => a - b);
+  console.log(`slurm test: per-task recording ${rates[0]}–${rates[rates.length - 1]} tokens/s (median ${rates[Math.floor(rates.length / 2)]}, ${rates.length} task runs)`);
   console.log(`slurm test: cluster up ${((tUp - t0) / 1000).toFixed(1)} s; ${LANGS.length} arrays × ${SHARDS} tasks + merges done ${((tDone - tUp) / 1000).toFixed(1)} s after submit ` +
     `(requeue at ${((tKill - tUp) / 1000).toFixed(1)} s, resumed after ${resumed![1]} chunks); ${countDiffs} count differences, max relative sum difference ${maxRel.toExponential(1)}; total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
