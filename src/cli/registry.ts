@@ -13,6 +13,7 @@ import { generateCommand } from './commands/generate.js';
 import { steerEvalCommand } from './commands/steer-eval.js';
 import { sesCommand } from './commands/ses.js';
 import { dominanceCommand } from './commands/dominance.js';
+import { slurmCommand } from './commands/slurm.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -20,6 +21,7 @@ export const COMMANDS: Command[] = [
   infoCommand,
   recordCommand,
   mergeCommand,
+  slurmCommand,
   identifyCommand,
   importTangCommand,
   layersCommand,

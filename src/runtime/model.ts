@@ -15,6 +15,7 @@ import { describePlan, planKey, type HookPlan } from '../graph/hook-plan.js';
 import { checkFits, explainAllocationFailure, gib, workingBytes, type SessionNeed } from './memory.js';
 import { identityVectors, patchVectors, type NeuronPatch } from './patches.js';
 import { prepareBatch, type TokenBatch } from './batch.js';
+import { executionProviders, type Device } from './device.js';
 
 export interface LoadOptions {
   /** Intra-op threads (default: all cores). */
@@ -38,6 +39,11 @@ export interface LoadOptions {
   maxSessions?: number;
   /** Told what loading is doing (session creation can take a while on large models). */
   onProgress?: (message: string) => void;
+  /**
+   * Execution provider (default cpu). webgpu / cuda: the same graph, ops the provider lacks on the
+   * CPU provider (src/runtime/device.ts; resolveDevice picks `auto` and checks that one starts).
+   */
+  device?: Device;
 }
 
 export interface KvCache {
@@ -86,6 +92,8 @@ export interface Model {
   threads: number;
   /** The weight type the sessions use (part of a result's identity: int8 statistics differ from f32). */
   weights: WeightType;
+  /** The execution provider the sessions run on. */
+  device: Device;
   run(batch: TokenBatch, plan: HookPlan, opts?: RunOptions): Promise<RunResult>;
   /** Number of sessions built so far (one per distinct plan). */
   sessionCount(): number;
@@ -106,6 +114,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   const weightBytes = derived?.bytes ?? checkpoint.weightBytes;
   const weightsLabel = derived ? derived.label : checkpoint.dtypes.join('+');
   const maxSessions = opts.maxSessions ?? 3;
+  const device = opts.device ?? 'cpu';
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new LapeError(`maxSessions must be a positive integer, got ${maxSessions}`);
   // Insertion order = recency (a hit is re-inserted); busy counts runs in flight per session.
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -157,7 +166,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
     await evictBeyond(maxSessions - 1);
     checkFits(dir, need(plan, tokens), suggestion);
     const started = Date.now();
-    opts.onProgress?.(`building the ONNX session for ${describePlan(plan)} (${gib(weightBytes)} of ${weightsLabel} weights, ${residency})`);
+    opts.onProgress?.(`building the ONNX session for ${describePlan(plan)} (${gib(weightBytes)} of ${weightsLabel} weights, ${residency}${device === 'cpu' ? '' : `, on ${device}`})`);
     const graph = buildDecoderGraph(spec, checkpoint.tensors, locate, plan, residency);
     s = ort.InferenceSession.create(graph.bytes, {
       logSeverityLevel: 3, // mapped weights are initializers that are also inputs: ORT warns about each
@@ -165,6 +174,8 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // Only a non-CPU device names providers: the CPU path stays exactly as it was.
+      ...(device === 'cpu' ? {} : { executionProviders: executionProviders(device) }),
       extra: { session: { model_external_initializers_file_folder_path: derived?.dir ?? checkpoint.folder } },
     }).catch((e: unknown) => {
       sessions.delete(key);
@@ -183,6 +194,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
     checkpoint,
     threads,
     weights: type,
+    device,
     sessionCount: () => sessions.size,
     async release() {
       for (const s of sessions.values()) await (await s).release();

@@ -4,10 +4,11 @@ import { checkCorpusFile } from '../../corpus/text-files.js';
 import { checkCorpusLanguage } from '../../langid/corpus-language.js';
 import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { BATCH_SIZE, BOS, SEQ_LEN, seqLenFor } from '../groups/common.js';
+import { SEQ_LEN, seqLenFor } from '../groups/common.js';
+import { RECORD_BATCH, RECORD_BOS, TOKENS } from '../groups/recording.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
 import { FORCE, outFile } from '../groups/output.js';
-import { OptionValueError, group, opt, variant } from '../options/option.js';
+import { OptionValueError, group, opt } from '../options/option.js';
 import { Progress } from '../progress.js';
 
 export function parseShard(v: string): { index: number; count: number } {
@@ -18,11 +19,8 @@ export function parseShard(v: string): { index: number; count: number } {
 
 const LANG = opt.string('lang', { metavar: 'LANG', required: true, help: 'language code stored in the statistics (en, zh, ...)' });
 const CORPUS = opt.list('corpus', { metavar: 'FILE,...', io: { role: 'in' }, help: 'UTF-8 text (.txt or .txt.gz), one paragraph per line' });
-const TOKENS = opt.int('tokens', { help: 'use the first N tokens of the corpus', defaultText: 'all' });
 const SHARD = opt.custom('shard', { metavar: 'i/n', help: 'record only chunks c with c mod n = i (merge shards with lape merge)', parse: parseShard });
-const RECORD_BOS = variant(BOS, {});
 const STRICT_LANG = opt.bool('strict-lang', { help: 'refuse a corpus whose sampled lines are mostly another language than --lang (default: warn)' });
-const RECORD_BATCH = variant(BATCH_SIZE, { help: 'chunks per forward pass', defaultText: '2048 tokens per pass' });
 const STATS_OUT = outFile({
   ext: '.safetensors',
   required: true,

@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { loadModel, type LoadOptions, type Model } from '../../runtime/model.js';
 import { WEIGHT_TYPES } from '../../checkpoint/derived-weights.js';
+import { DEVICE_CHOICES, resolveDevice, type DeviceChoice } from '../../runtime/device.js';
 import type { CommandContext } from '../command.js';
 import { group, opt, type AnyOption } from '../options/option.js';
 
@@ -25,7 +26,14 @@ export const WEIGHTS = opt.enum('weights', WEIGHT_TYPES, {
     'bf16, int8 or int4 (weight-only, ONNX Runtime MatMulNBits; written once into $LAPE_CACHE_DIR, default ~/.cache/lape)',
 });
 
-export const MODEL_GROUP = group('Model', MODEL_DIR, THREADS, WEIGHTS);
+export const DEVICE = opt.enum('device', DEVICE_CHOICES, {
+  default: 'cpu',
+  help:
+    "where the graph runs (ONNX Runtime execution providers): cpu; webgpu (bundled; Vulkan on Linux); " +
+    'cuda (needs the optional CUDA provider install, untested); auto = cuda, else a GPU adapter through webgpu, else cpu',
+});
+
+export const MODEL_GROUP = group('Model', MODEL_DIR, THREADS, WEIGHTS, DEVICE);
 
 /** The model group's options as loadModel options: the one place a new model option is mapped. */
 export function modelLoadOptions(ctx: CommandContext): LoadOptions {
@@ -41,13 +49,17 @@ export function modelLoadOptions(ctx: CommandContext): LoadOptions {
   return { ...(threads === undefined ? {} : { threads }), weights: ctx.get(WEIGHTS), onProgress };
 }
 
-export function openModel(ctx: CommandContext): Model {
-  return loadModel(ctx.get(MODEL_DIR), modelLoadOptions(ctx));
+/** Opens the model on the --device (auto resolved, an unavailable device refused before loading). */
+export async function openModel(ctx: CommandContext): Promise<Model> {
+  const choice: DeviceChoice = ctx.get(DEVICE);
+  const device = choice === 'cpu' ? 'cpu' : await resolveDevice(choice);
+  if (choice === 'auto' && !ctx.quiet) process.stderr.write(`lape: --device auto: ${device}\n`);
+  return loadModel(ctx.get(MODEL_DIR), { ...modelLoadOptions(ctx), device });
 }
 
 /** Opens the model, runs fn, and releases the model whatever happens. */
 export async function withModel<T>(ctx: CommandContext, fn: (model: Model) => Promise<T>): Promise<T> {
-  const model = openModel(ctx);
+  const model = await openModel(ctx);
   try {
     return await fn(model);
   } finally {
