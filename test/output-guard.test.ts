@@ -61,6 +61,7 @@ const FIXTURES: Record<string, string[]> = {
   ses: ['--model', model, '--parallel', join(corpus, 'parallel.jsonl'), '--masks', masks],
   dominance: ['--model', model, '--parallel', join(corpus, 'parallel.jsonl')],
   report: [],
+  slurm: ['--model', model, '--langs', 'en,fr', '--corpus-dir', corpus, '--shards', '2'],
 };
 
 function outputOf(cmd: Command): { io: Extract<OptionIo, { role: 'out' }>; positional: boolean } | null {

@@ -46,7 +46,7 @@ function probe(dir: string, residency: 'mapped' | 'folded', plans: object[]): { 
 }
 
 test('two and four hook plans in one process hold one copy of the weights', () => {
-  // 12 layers × (4·512² + 3·512·2048) bf16 parameters: 105 MiB stored, 210 MiB as f32.
+  // 12 layers × (4·512² + 3·512·2048) + 1024·512 bf16 parameters: 97 MiB stored, 194 MiB as f32.
   const dir = join(tempDir(), 'ckpt');
   const w = writeSyntheticCheckpoint(dir, { vocab: 1024, hidden: 512, intermediate: 2048, layers: 12, heads: 8, kvHeads: 8 }, { dtype: 'BF16' });
   const f32Bytes = w.weightBytes * 2;
@@ -56,10 +56,11 @@ test('two and four hook plans in one process hold one copy of the weights', () =
   assert.equal(mapped.sessions, 4);
   for (const [i, g] of mapped.growth.entries()) {
     const n = i + 1;
-    // A session with its own f32 copy adds ≥ 210 MiB of anonymous memory; a mapped session adds
-    // only its working memory (≈ 12 MiB here), and the file's pages count once.
-    assert.ok(g.anon < n * 0.15 * f32Bytes, `${n} plans: anonymous memory grew ${mib(g.anon)} (weights ${mib(f32Bytes)} as f32)`);
-    assert.ok(g.pss < w.weightBytes + n * 0.15 * f32Bytes, `${n} plans: proportional set grew ${mib(g.pss)} (weights ${mib(w.weightBytes)} bf16)`);
+    // A session with its own f32 copy adds ≥ 194 MiB of anonymous memory; a mapped session adds
+    // only its working memory, and the file's pages count once.
+    // Measured here: anonymous +27, +46, +66, +82 MiB; proportional set +127 … +186 MiB.
+    assert.ok(g.anon < (0.2 + 0.1 * n) * f32Bytes, `${n} plans: anonymous memory grew ${mib(g.anon)} (weights ${mib(f32Bytes)} as f32)`);
+    assert.ok(g.pss < w.weightBytes + 0.55 * f32Bytes, `${n} plans: proportional set grew ${mib(g.pss)} (weights ${mib(w.weightBytes)} bf16)`);
   }
   // The contrast shows that the measure sees a copy: folded weights are one f32 copy per session.
   const folded = probe(dir, 'folded', plans.slice(0, 2));

@@ -25,7 +25,7 @@ import { writeFileAtomic } from '../../util/atomic-write.js';
 import type { Command } from '../command.js';
 import { LANGS, SEQ_LEN } from '../groups/common.js';
 import { MODEL_DIR, MODEL_GROUP, THREADS, forwardArgs } from '../groups/model.js';
-import { outDir } from '../groups/output.js';
+import { FORCE, outDir } from '../groups/output.js';
 import { group, opt, requiredOption, variant } from '../options/option.js';
 import { RECORD_BATCH, RECORD_BOS, TOKENS } from '../groups/recording.js';
 
@@ -37,7 +37,7 @@ export function shq(a: string): string {
 }
 
 const SLURM_LANGS = variant(requiredOption(LANGS), { help: 'languages: one job array (and one merge job) each' });
-const CORPUS_DIR = opt.path('corpus-dir', { metavar: 'DIR', required: true, help: 'corpus folder with LANG.SPLIT.txt (or .txt.gz) per language' });
+const CORPUS_DIR = opt.path('corpus-dir', { metavar: 'DIR', required: true, io: { role: 'in', reads: ['.txt', '.gz'] }, help: 'corpus folder with LANG.SPLIT.txt (or .txt.gz) per language' });
 const SPLIT = opt.string('split', { metavar: 'NAME', default: 'train', help: 'the SPLIT of the corpus file names' });
 const SHARDS = opt.int('shards', { required: true, help: 'shards per language = tasks per job array (lape record --shard i/n)' });
 const SLURM_TOKENS = variant(TOKENS, { help: 'tokens per language (before sharding): each shard records about N/shards' });
@@ -67,7 +67,15 @@ const LAPE_CMD = opt.string('lape', {
   defaultText: "this node's node and lape, by absolute path",
 });
 const SUBMIT = opt.bool('submit', { help: 'submit the jobs now (runs slurm/submit.sh; needs sbatch on PATH)' });
-const SLURM_OUT = outDir('./lape-slurm');
+// The guard knows the results (merged and shard statistics); the scripts and logs in slurm/ and
+// logs/ are this command's own and are rewritten by each run.
+const SLURM_OUT = outDir(
+  [
+    { name: 'stats', format: 'lape-stats', dir: true },
+    { name: 'shards', format: 'lape-stats', dir: true },
+  ],
+  './lape-slurm',
+);
 
 export interface SlurmPlan {
   out: string;
@@ -92,7 +100,7 @@ export const slurmCommand: Command = {
     group('Recording', SLURM_LANGS, CORPUS_DIR, SPLIT, SLURM_TOKENS, SEQ_LEN, RECORD_BATCH, RECORD_BOS, SHARDS),
     group('Model', MODEL_DIR, SLURM_THREADS, ...MODEL_GROUP.options.filter((o) => o.name !== MODEL_DIR.name && o.name !== THREADS.name)),
     group('Slurm', PARTITION, ACCOUNT, TIME, MERGE_TIME, CPUS, MEM, MAX_RUNNING, SBATCH_OPTION, LAPE_CMD, SUBMIT),
-    group('Output', SLURM_OUT),
+    group('Output', SLURM_OUT, FORCE),
   ],
   notes: [
     'Per language: a job array whose task i runs lape record --shard i/n into DIR/shards/LANG/, and a merge job',
