@@ -8,16 +8,27 @@
  * 2. `npm pack` of that copy installed into an empty folder; the README's library example (the
  *    ```js block under "## Library") runs there as written, and so does `npx lape info`.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, rmSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { repoPath } from './helpers/paths.js';
-import { tempDir } from './helpers/tmp.js';
 
 const SKIP = process.env.LAPE_TEST_INSTALL === '1' ? false : 'set LAPE_TEST_INSTALL=1 to run the clean-install tests (minutes; needs the npm registry or a warm npm cache)';
 const CUDA = 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so';
+
+// One temp root for the whole file (node:test's after() inside a subtest would remove a folder
+// the next subtest still needs).
+const ROOT = mkdtempSync(join(tmpdir(), 'lape-install-'));
+after(() => rmSync(ROOT, { recursive: true, force: true }));
+let n = 0;
+function tempDir(prefix: string): string {
+  const d = join(ROOT, `${prefix}${n++}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+}
 
 /** The environment of a user's shell: no npm_* or onnxruntime switches inherited from `npm test`. */
 function cleanEnv(): NodeJS.ProcessEnv {
