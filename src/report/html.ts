@@ -35,7 +35,9 @@ export function formatNumber(n: number, digits = 3): string {
   if (!Number.isFinite(n)) return n > 0 ? '∞' : '−∞';
   if (Number.isInteger(n)) return Math.abs(n) >= 1e4 ? n.toLocaleString('en-US') : String(n);
   const a = Math.abs(n);
-  if (a !== 0 && (a < 10 ** -digits || a >= 1e7)) return n.toExponential(2);
+  // Tables are read, not parsed: no scientific notation. Small values keep two significant digits.
+  if (a >= 1e7) return Math.round(n).toLocaleString('en-US');
+  if (a !== 0 && a < 10 ** -digits) return a < 1e-12 ? '0' : n.toFixed(Math.min(20, Math.ceil(-Math.log10(a)) + 1));
   return n.toFixed(digits);
 }
 

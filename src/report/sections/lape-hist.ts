@@ -20,16 +20,18 @@ export interface EntropyHistogram {
   filtered: number;
 }
 
-/** Bins the finite entropies over [0, max(ln K, largest finite)] into `bins` equal bins. */
+/** Bins the finite entropies over [0, largest finite] into `bins` equal bins (ln K when none). */
 export function entropyHistogram(sel: EntropySelection, languages: number, bins = HIST_BINS): EntropyHistogram {
   const chosen = new Uint8Array(sel.entropy.length);
   for (const j of sel.selected) chosen[j] = 1;
-  let max = Math.log(Math.max(2, languages));
+  // The axis spans the entropies present (not 0 … ln K, which left most of it empty).
+  let max = 0;
   let filtered = 0;
   for (const h of sel.entropy) {
     if (h === Infinity) filtered++;
     else if (h > max) max = h;
   }
+  if (max <= 0) max = Math.log(Math.max(2, languages));
   const width = max / bins;
   const out = Array.from({ length: bins }, (_, b) => ({ start: b * width, end: (b + 1) * width, selected: 0, other: 0 }));
   sel.entropy.forEach((h, j) => {

@@ -12,6 +12,8 @@ export async function layersSection(ctx: ReportContext): Promise<SectionOutput |
   if (!masks) return null;
   const counts = layerCounts(masks);
   const layers = Array.from({ length: masks.layers }, (_, l) => l);
+  const langs = ctx.order(masks.languages);
+  const colors = ctx.colors(langs);
   const values = layers.flatMap((l) => masks.languages.map((lang, k) => ({ layer: l, lang, neurons: counts[k]![l]! })));
   const csvFile = ctx.csvFor('layers.csv', 'report-layers.csv', ['layer', 'language', 'neurons'], () => values.map((v) => [v.layer, v.lang, v.neurons]));
   const spec: ChartSpec = {
@@ -24,11 +26,11 @@ export async function layersSection(ctx: ReportContext): Promise<SectionOutput |
     encoding: {
       x: { field: 'layer', type: 'ordinal', title: 'Layer (0 = first)', axis: { labelAngle: 0, labelOverlap: true } },
       y: { field: 'neurons', type: 'quantitative', title: 'Neurons (count)', stack: 'zero' },
-      color: { field: 'lang', type: 'nominal', title: 'Language', sort: masks.languages },
+      color: { field: 'lang', type: 'nominal', title: 'Language', sort: langs, scale: { domain: colors.domain, range: colors.range } },
       order: { field: 'langIndex', type: 'quantitative' },
     },
   };
-  (spec as { data: { values: object[] } }).data.values = values.map((v) => ({ ...v, langIndex: masks.languages.indexOf(v.lang) }));
+  (spec as { data: { values: object[] } }).data.values = values.map((v) => ({ ...v, langIndex: langs.indexOf(v.lang) }));
   const totals = layers.map((l) => counts.reduce((a, c) => a + c[l]!, 0));
   const perLang = masks.languages.map((_, k) => counts[k]!.reduce((a, b) => a + b, 0));
   const rows: Cell[][] = layers.map((l) => [l, ...masks.languages.map((_, k) => counts[k]![l]!), totals[l]!]);
