@@ -63,7 +63,7 @@ export function modeText(mode: string | undefined, alpha: number | undefined): s
 }
 
 /** Source × target matrices of the steered share, one panel per kind of intervention. */
-async function matrixFigure(ctx: ReportContext, rows: Row[], mode: string | undefined, alpha: number | undefined): Promise<string | null> {
+async function matrixFigure(ctx: ReportContext, rows: Row[], mode: string | undefined, alpha: number | undefined): Promise<{ html: string; csv: string } | null> {
   const steer = rows.filter((r) => r.kind === 'activate' || r.kind === 'combined');
   const sources = ctx.order([...new Set(steer.map((r) => r.source))]);
   if (sources.length < 2 || steer.length === 0) return null;
@@ -79,6 +79,7 @@ async function matrixFigure(ctx: ReportContext, rows: Row[], mode: string | unde
     }
     values.push({ panel: panelOf[r.kind]!, source: r.source, target: r.target, share: r.steered });
   }
+  const csv = ctx.writeCsv('report-steering-matrix.csv', ['panel', 'source', 'target', 'share_in_target'], values.map((v) => [v.panel, v.source, v.target, v.share]));
   const panels = ['none', 'activate', 'combined'].filter((k) => k === 'none' || steer.some((r) => r.kind === k)).map((k) => panelOf[k]!);
   const spec = {
     title: { text: 'Steering accuracy: source × target', subtitle: `share of generations from source-language prompts identified as the target language; ${modeText(mode, alpha)}` },
@@ -99,11 +100,12 @@ async function matrixFigure(ctx: ReportContext, rows: Row[], mode: string | unde
       ],
     },
   } as unknown as ChartSpec;
-  return figure(
+  const html = figure(
     await ctx.chart(spec, 'steering-matrix', 'Steering accuracy matrix'),
     'Share of generations in the target language (columns) from prompts in each source language (rows): without intervention, with the target’s neurons activated, and with the source’s neurons zeroed as well (paper Tables 4–5).',
-    [],
+    [csv],
   );
+  return { html, csv };
 }
 
 export async function steeringSection(ctx: ReportContext): Promise<SectionOutput | null> {
@@ -160,7 +162,8 @@ export async function steeringSection(ctx: ReportContext): Promise<SectionOutput
     charts++;
     const matrix = await matrixFigure(ctx, rows, mode, alpha);
     if (matrix) {
-      parts.unshift(matrix);
+      parts.unshift(matrix.html);
+      csv.push(matrix.csv);
       charts++;
     }
     const pct = (x: number | undefined): Cell => (x === undefined || Number.isNaN(x) ? null : `${(x * 100).toFixed(1)} %`);
