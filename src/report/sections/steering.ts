@@ -152,29 +152,40 @@ export async function steeringSection(ctx: ReportContext): Promise<SectionOutput
         { mark: { type: 'text', align: 'left', dx: 3, fontSize: 11 }, encoding: { text: { field: 'share', type: 'quantitative', format: '.0%' }, color: { value: '#222' } } },
       ],
     } as unknown as ChartSpec;
-    parts.push(
-      figure(
-        await ctx.chart(spec, 'steering', 'Steering: language of the generations'),
-        'Share of generations in the measured language without (grey) and with (blue) the intervention (paper Table 4: steering towards a target; Table 5: zeroing the source language).',
-        [file],
-      ),
-    );
-    charts++;
     const matrix = await matrixFigure(ctx, rows, mode, alpha);
     if (matrix) {
-      parts.unshift(matrix.html);
+      // Several sources: the matrix says it at a glance; the bars would be one pair per cell.
+      parts.push(matrix.html);
       csv.push(matrix.csv);
+      charts++;
+      const deact = rows.filter((r) => r.kind === 'deactivate');
+      if (deact.length) {
+        parts.push(
+          table(
+            ['Source', 'Own language, normal', 'Own language, own neurons zeroed'],
+            deact.map((r) => [r.source, `${(r.normal * 100).toFixed(1)} %`, `${(r.steered * 100).toFixed(1)} %`]),
+            { caption: 'Generations that stay in the source language when its own neurons are zeroed' },
+          ),
+        );
+      }
+    } else {
+      parts.push(
+        figure(
+          await ctx.chart(spec, 'steering', 'Steering: language of the generations'),
+          'Share of generations in the measured language without (grey) and with (blue) the intervention (paper Table 4: steering towards a target; Table 5: zeroing the source language).',
+          [file],
+        ),
+      );
       charts++;
     }
     const pct = (x: number | undefined): Cell => (x === undefined || Number.isNaN(x) ? null : `${(x * 100).toFixed(1)} %`);
     const len = (x: number | undefined): Cell => (x === undefined ? null : Math.round(x * 10) / 10);
-    parts.push(
-      table(
-        ['Source', 'Intervention', 'Measured language', 'Normal', 'With intervention', 'Source language, normal', 'Source language, with intervention', 'Mean new tokens, normal', 'Mean new tokens, with intervention', 'Prompts'],
-        rows.map((r) => [r.source || null, r.intervention, r.target, pct(r.normal), pct(r.steered), pct(r.normalSource), pct(r.steeredSource), len(r.normalTokens), len(r.steeredTokens), r.prompts ?? null]),
-        { caption: 'Share of generations identified as each language (Tables 4, 5)', rowHeaders: 2, digits: 1 },
-      ),
+    const full = table(
+      ['Source', 'Intervention', 'Measured language', 'Normal', 'With intervention', 'Source language, normal', 'Source language, with intervention', 'Mean new tokens, normal', 'Mean new tokens, with intervention', 'Prompts'],
+      rows.map((r) => [r.source || null, r.intervention, r.target, pct(r.normal), pct(r.steered), pct(r.normalSource), pct(r.steeredSource), len(r.normalTokens), len(r.steeredTokens), r.prompts ?? null]),
+      { caption: 'Share of generations identified as each language (Tables 4, 5)', rowHeaders: 2, digits: 1 },
     );
+    parts.push(matrix ? `<details><summary>Every intervention (table, ${rows.length} rows; data: ${file})</summary>\n${full}\n</details>` : full);
   }
 
   if (hasGen) {
@@ -199,8 +210,21 @@ export async function steeringSection(ctx: ReportContext): Promise<SectionOutput
         const key = `${r.source}|${r.target}|${r.kind}`;
         groups.set(key, [...(groups.get(key) ?? []), r]);
       }
+      // Round-robin over sources first, then over their (target, kind) groups.
+      const bySource = new Map<string, Array<typeof records>>();
+      for (const [key, g] of groups) {
+        const src = key.split('|')[0]!;
+        bySource.set(src, [...(bySource.get(src) ?? []), g]);
+      }
+      const queues = [...bySource.values()];
       const out: typeof records = [];
-      for (let i = 0; out.length < n && i < pool.length; i++) for (const g of groups.values()) if (g[i] && out.length < n) out.push(g[i]!);
+      for (let round = 0; out.length < n && round < pool.length; round++) {
+        for (const q of queues) {
+          const g = q[round % q.length]!;
+          const r = g[Math.floor(round / q.length)];
+          if (r && out.length < n && !out.includes(r)) out.push(r);
+        }
+      }
       return out;
     };
     const wins = pick(steered.filter(success), MAX_EXAMPLES / 2);
