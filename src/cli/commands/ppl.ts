@@ -87,7 +87,7 @@ export const pplCommand: Command = {
   examples: [
     'lape ppl --model models/tiny-multilingual --masks lape-out/masks.json --eval-dir data/corpus --random-control --random-seeds 5',
     'lape ppl --model M --masks out/masks.json --compare out/masks.lap.json,out/masks.lave.json,out/masks.rs.json --eval-dir data/corpus',
-    'lape ppl --model M --masks out/masks.json --layers bottom:4 --eval-dir data/corpus   # → ppl.layers-bottom4.json',
+    'lape ppl --model M --masks out/masks.json --layers bottom:4 --eval-dir data/corpus',
     'lape ppl --model ~/models/Qwen2.5-0.5B --masks masks.json --eval en=en.valid.txt --eval zh=zh.valid.txt --seq-len 512 --max-chunks 20',
   ],
   async run(ctx) {
