@@ -97,7 +97,7 @@ export async function summarySection(ctx: ReportContext): Promise<SectionOutput 
   let modelHtml = '';
   const model = run?.get('model');
   if (model?.present) {
-    const rows: Array<[string, Cell]> = model.entries().map(([k, f]) => [MODEL_LABELS[k] ?? k, scalarCell(f)]);
+    const rows: Array<[string, Cell]> = model.entries().map(([k, f]) => [MODEL_LABELS[k] ?? settingLabel(k), scalarCell(f)]);
     modelHtml = `<div><h3>Model</h3>\n${factTable(rows, 'Model facts (lape info)')}</div>`;
   } else if (masks) {
     modelHtml = `<div><h3>Model</h3>\n${factTable([['layers', masks.layers], ['FFN size (neurons per layer)', masks.neurons]], 'Model shape (from the masks)')}</div>`;
