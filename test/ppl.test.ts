@@ -41,6 +41,10 @@ async function sets(langs: string[], maxChunks = 3): Promise<EvalSet[]> {
   );
 }
 
+function close(a: number | null | undefined, b: number): void {
+  assert.ok(a !== null && a !== undefined && Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
+}
+
 function handMasks(): NeuronMasks {
   return {
     method: 'hand',
@@ -218,10 +222,10 @@ test('bad input: masks of another shape name the file; languages that do not mat
   await assert.rejects(pplMatrix(model, handMasks(), evalSets, { masksFile: 'm.json' }), (e) =>
     throwsLape(e, 'no evaluation set for language "fr"', 'en, zh, fr', 'evaluation sets: en, zh'),
   );
-  // An evaluated language the masks do not know.
+  // A language to deactivate that the masks do not know.
   const deSets = [...evalSets, { ...evalSets[0]!, lang: 'de' }];
-  await assert.rejects(pplMatrix(model, handMasks(), deSets, { deactivate: ['en'] }), (e) =>
-    throwsLape(e, '"de" not in the neuron sets', 'en, zh, fr', 'evaluation sets: en, zh, de'),
+  await assert.rejects(pplMatrix(model, handMasks(), deSets, { deactivate: ['de'] }), (e) =>
+    throwsLape(e, '"de" to deactivate not in the neuron sets', 'en, zh, fr', 'evaluation sets: en, zh, de'),
   );
   // A corpus too short for one chunk names the file.
   const short = join(dir, 'short.txt');
@@ -229,6 +233,56 @@ test('bad input: masks of another shape name the file; languages that do not mat
   await assert.rejects(loadEvalSets(tokenizer, [{ lang: 'en', files: [short] }], { seqLen: SEQ }), (e) =>
     throwsLape(e, short, 'too short for one chunk'),
   );
+});
+
+test('one order: rows follow the evaluation order; an evaluated language without neurons is a column without a row', async () => {
+  // Masks list en, zh, fr; evaluation order fr, de, en, zh (de is held out: no neurons).
+  const evalSets = await sets(['fr', 'en', 'zh'], 1);
+  const order = [evalSets[0]!, { ...evalSets[1]!, lang: 'de' }, evalSets[1]!, evalSets[2]!];
+  const m = await pplMatrix(model, handMasks(), order, { randomControl: true });
+  assert.deepEqual(m.evalLanguages, ['fr', 'de', 'en', 'zh']);
+  assert.deepEqual(m.deactivated, ['fr', 'en', 'zh']);
+  assert.deepEqual(m.rows.map((r) => r.id), ['none', 'fr', 'en', 'zh', 'random:fr', 'random:en', 'random:zh']);
+  assert.deepEqual(m.columnsOnly, ['de']);
+  for (const r of m.rows) assert.deepEqual(Object.keys(r.ppl), ['fr', 'de', 'en', 'zh']);
+  // An explicit --deactivate order does not change the row order either.
+  const m2 = await pplMatrix(model, handMasks(), order, { deactivate: ['zh', 'en'] });
+  assert.deepEqual(m2.rows.map((r) => r.id), ['none', 'en', 'zh']);
+  const d = diagonalDominance(m);
+  assert.deepEqual(d.map((x) => x.lang), ['fr', 'en', 'zh']);
+});
+
+test('random seeds: the random row is the mean of N seeded sets, with a 95 % interval per cell; seed 1 of N = the single-seed row', async () => {
+  const evalSets = await sets(['en', 'zh', 'fr'], 1);
+  const one = await pplMatrix(model, handMasks(), evalSets, { randomControl: true, seed: 3 });
+  const three = await pplMatrix(model, handMasks(), evalSets, { randomControl: true, seed: 3, randomSeeds: 3 });
+  const r1 = one.rows.find((r) => r.id === 'random:en')!;
+  const r3 = three.rows.find((r) => r.id === 'random:en')!;
+  assert.deepEqual(r3.seeds, [3, 4, 5]);
+  assert.equal(r3.seedPpl!.length, 3);
+  assert.deepEqual(r3.seedPpl![0], r1.ppl);
+  assert.equal(r1.interval, undefined);
+  for (const l of ['en', 'zh', 'fr']) {
+    const mean = r3.seedPpl!.reduce((a, x) => a + x[l]!, 0) / 3;
+    close(r3.ppl[l]!, mean);
+    const [lo, hi] = r3.interval!.change[l]!;
+    assert.ok(lo <= r3.change[l]! && r3.change[l]! <= hi, `${l}: mean inside its interval`);
+  }
+  const d = diagonalDominance(three);
+  assert.equal(typeof d[0]!.exceedsRandom, 'boolean');
+  assert.equal(d[0]!.randomHigh, r3.interval!.pplRatio.en![1]);
+  assert.equal(diagonalDominance(one)[0]!.exceedsRandom, null);
+});
+
+test('layer-restricted rows zero only the neurons in those layers', async () => {
+  const evalSets = await sets(['en', 'zh', 'fr'], 1);
+  const full = await pplMatrix(model, handMasks(), evalSets);
+  const bottom = await pplMatrix(model, handMasks(), evalSets, { layers: [0] });
+  assert.deepEqual(bottom.layers, [0]);
+  assert.deepEqual(bottom.rows.find((r) => r.id === 'en')!.neuronsPerLayer, [10, 0]);
+  assert.deepEqual(full.rows.find((r) => r.id === 'en')!.neuronsPerLayer, [10, 3]);
+  assert.notDeepEqual(bottom.rows.find((r) => r.id === 'en')!.ppl, full.rows.find((r) => r.id === 'en')!.ppl);
+  await assert.rejects(pplMatrix(model, handMasks(), evalSets, { layers: [2] }), (e) => throwsLape(e, 'layer 2 does not exist'));
 });
 
 test('CLI: lape ppl writes ppl.json and ppl.csv; bad runs exit non-zero and leave no files', () => {
@@ -257,14 +311,14 @@ test('CLI: lape ppl writes ppl.json and ppl.csv; bad runs exit non-zero and leav
   assert.equal(csv.length, 1 + 7 * 3);
   assert.match(csv[1]!, /^none,none,,0,en,94,/);
 
-  // --json prints the summary; progress goes to stderr; eval via --eval; same numbers.
+  // --json prints the summary (stdout holds nothing else); eval via --eval; same numbers.
   const out2 = join(dir, 'out2');
   const j = runCli(['ppl', '--model', LLAMA, '--masks', masksFile, '--eval', `en=${join(CORPUS, 'en.valid.txt')}`, '--eval', `zh=${join(CORPUS, 'zh.valid.txt')}`,
     '--eval', `fr=${join(CORPUS, 'fr.valid.txt')}`, '--seq-len', String(SEQ), '--max-chunks', '2', '--threads', '1', '--out', out2, '--json']);
   assert.equal(j.code, 0, j.stderr);
   const summary = JSON.parse(j.stdout);
   assert.deepEqual(summary.rows.slice(0, 4), doc.rows.slice(0, 4));
-  assert.match(j.stderr, /ppl/);
+  assert.doesNotMatch(j.stderr, /chunks\/s/, 'no progress display for work under 2 s');
 
   const noStray = (d: string): void => {
     if (!existsSync(d)) return;

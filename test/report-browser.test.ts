@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { buildReport, SECTIONS } from '../src/report/build-report.js';
 import { repoPath } from './helpers/paths.js';
 import { checkReportInBrowser, SKIP_WITHOUT_CHROMIUM } from './helpers/browser.js';
+import { addPaperFigures } from './helpers/report-sample.js';
 
 test('report.html renders in headless Chromium: SVG in every section, no console errors, no network', { skip: SKIP_WITHOUT_CHROMIUM, timeout: 120_000 }, async () => {
   const dir = repoPath('dist/test-output/report-browser');
@@ -21,6 +22,7 @@ test('report.html renders in headless Chromium: SVG in every section, no console
   mkdirSync(dir, { recursive: true });
   cpSync(repoPath('test/fixtures/report-sample'), dir, { recursive: true });
   rmSync(join(dir, 'make-sample.mjs'));
+  addPaperFigures(dir);
   const report = await buildReport(dir);
   assert.deepEqual(report.sections, SECTIONS.map((s) => s.id));
 

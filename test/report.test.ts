@@ -15,6 +15,7 @@ import { LapeError } from '../src/errors.js';
 import { repoPath } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 import { runCli } from './helpers/cli.js';
+import { addPaperFigures } from './helpers/report-sample.js';
 
 const SAMPLE = repoPath('test/fixtures/report-sample');
 
@@ -22,6 +23,7 @@ function sampleCopy(): string {
   const dir = join(tempDir('lape-report-'), 'out');
   cpSync(SAMPLE, dir, { recursive: true });
   rmSync(join(dir, 'make-sample.mjs'));
+  addPaperFigures(dir);
   return dir;
 }
 
@@ -98,11 +100,80 @@ test('sections appear only when their files exist', async () => {
   assert.deepEqual(r1.sections, ['summary', 'layers', 'overlap']);
 
   const some = sampleCopy();
-  for (const f of ['ppl.json', 'sweep.json', 'steering.json', 'run.json', 'masks.json']) rmSync(join(some, f));
+  for (const f of ['ppl.json', 'ppl.lap.json', 'ppl.rs.json', 'ppl.layers-bottom2.json', 'sweep.json', 'steering.json', 'run.json', 'masks.json']) rmSync(join(some, f));
   rmSync(join(some, 'sweep.csv'));
   const r2 = await buildReport(some);
   assert.deepEqual(r2.sections, ['summary', 'ses', 'steering', 'lape']);
   assert.ok(!existsSync(join(some, 'report-sweep.csv')));
+});
+
+test('every masks file and every ppl result of the folder reaches the report', async () => {
+  // identify --out DIR/masks.lave.json alone: the report shows its layers and overlap (not "no result files").
+  const dir = tempDir('lape-report-');
+  cpSync(join(SAMPLE, 'masks.json'), join(dir, 'masks.lave.json'));
+  const r = await buildReport(dir);
+  assert.deepEqual(r.sections, ['summary', 'layers', 'overlap']);
+  const html = readFileSync(r.path, 'utf8');
+  assert.doesNotMatch(html, /No result files were found/);
+  // Only ppl.lap.json and ppl.rs.json (no ppl.json): the matrix section shows the first, Fig. 2 both.
+  const full = sampleCopy();
+  rmSync(join(full, 'ppl.json'));
+  const r2 = await buildReport(full);
+  assert.ok(r2.sections.includes('ppl') && r2.sections.includes('methods') && r2.sections.includes('ppl-layers'), r2.sections.join());
+  const h2 = readFileSync(r2.path, 'utf8');
+  assert.match(section(h2, 'methods'), /LAP[\s\S]*RS \(random\)/);
+});
+
+test('paper figures: Fig. 2 small multiples with margins, relative/absolute switch, random intervals, layer-restricted matrices, steering matrix', async () => {
+  const dir = sampleCopy();
+  const r = await buildReport(dir);
+  const html = readFileSync(r.path, 'utf8');
+  // The switch: both views present, relative checked first, each chart names its measure.
+  const ppl = section(html, 'ppl');
+  assert.match(ppl, /<input type="radio" class="m-rel"[^>]*checked>/);
+  assert.match(ppl, /aria-label="Perplexity change heatmap \(relative\)"/);
+  assert.match(ppl, /aria-label="Perplexity change heatmap \(absolute\)"/);
+  assert.match(ppl, /relative change: 100 · \(PPL − PPL unmodified\) \/ PPL unmodified/);
+  // Random intervals: the table and the outline of own cells that do not exceed them.
+  assert.match(ppl, /Random, 95 % interval/);
+  assert.match(ppl, /Dashed outline/);
+  // Fig. 2: one facet per method on one scale; the margins table lists each method.
+  const m = section(html, 'methods');
+  for (const name of ['LAPE', 'LAP', 'RS (random)']) assert.ok(m.includes(`>${name}</text>`) || m.includes(`>${name}<`), `panel ${name}`);
+  assert.match(m, /Diagonal dominance per method/);
+  assert.match(section(html, 'ppl-layers'), /layers bottom:2 \(0, 1\)/);
+  // Steering: the source × target matrix with Table 5's combination, and examples of both outcomes.
+  const st = section(html, 'steering');
+  assert.match(st, /Steering accuracy: source × target/);
+  assert.match(st, /−source \+target \(Table 5\)/);
+  assert.match(st, /reached the target/);
+  assert.match(st, /missed the target/);
+  assert.doesNotMatch(html, /\d\.\d\de-\d/, 'no scientific notation');
+});
+
+test('one order and one colour per language across the report', async () => {
+  const dir = sampleCopy();
+  // Masks listed alphabetically, the evaluation (and run) order is en, zh, fr, es, vi, id, ja.
+  const masks = JSON.parse(readFileSync(join(dir, 'masks.json'), 'utf8'));
+  masks.languages = [...masks.languages].sort(); // masks.masks is keyed by language
+  writeFileSync(join(dir, 'masks.json'), JSON.stringify(masks));
+  const r = await buildReport(dir);
+  const html = readFileSync(r.path, 'utf8');
+  const evalOrder = ['en', 'zh', 'fr', 'es', 'vi', 'id', 'ja'];
+  // Overlap heatmap axis labels and the layers table header follow the evaluation order.
+  const labelsIn = (h: string): string[] => [...h.matchAll(/<text[^>]*>(en|zh|fr|es|vi|id|ja)<\/text>/g)].map((x) => x[1]!);
+  const ov = labelsIn(section(html, 'overlap'));
+  assert.deepEqual(ov.slice(0, 7), evalOrder, 'overlap columns');
+  assert.match(section(html, 'layers'), /<th scope="col">Layer<\/th><th scope="col">en<\/th><th scope="col">zh<\/th><th scope="col">fr<\/th>/);
+  // zh is vermillion (#D55E00) in the layers chart, the sweep and the dominance chart alike.
+  for (const id of ['layers', 'sweep', 'ses']) {
+    const s = section(html, id).toLowerCase();
+    assert.ok(s.includes('#d55e00'), `${id}: zh's colour`);
+  }
+  const { languageColors } = await import('../src/report/charts.js');
+  const a = languageColors(['en', 'zh', 'fr'], ['zh', 'fr']);
+  const b = languageColors(['fr', 'zh'], ['fr', 'zh']);
+  assert.equal(a.range[0], b.range[1], 'zh gets one colour whatever the position');
 });
 
 test('malformed input files: a LapeError naming the file (and the field)', async () => {

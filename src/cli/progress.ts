@@ -12,6 +12,9 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
 }
 
+/** No progress display before this much time has passed. */
+export const SHOW_AFTER_MS = 2000;
+
 export class Progress {
   private done = 0;
   private readonly start = Date.now();
@@ -41,7 +44,9 @@ export class Progress {
     this.render(false);
   }
 
+  /** Prints the last state, but only when the display was shown (short work prints nothing). */
   finish(): void {
+    if (!this.shown) return;
     this.render(true);
     if (this.tty && !this.opts.quiet) this.stream.write('\n');
   }
@@ -52,20 +57,26 @@ export class Progress {
     const unit = this.opts.unit ?? 'items';
     const total = this.opts.total;
     const parts = [this.opts.label];
+    const showRate = secs >= 1 && this.done > this.base;
     if (total) {
       const frac = Math.min(1, this.done / total);
       if (this.tty) parts.push(`[${'#'.repeat(Math.round(frac * 24)).padEnd(24, '.')}]`);
       parts.push(`${(frac * 100).toFixed(1)}%`, `${this.done}/${total} ${unit}`);
     } else parts.push(`${this.done} ${unit}`);
-    parts.push(`${rate.toFixed(rate < 10 ? 2 : 0)} ${unit}/s`);
-    if (total && rate > 0 && this.done < total) parts.push(`ETA ${formatSeconds((total - this.done) / rate)}`);
+    if (showRate) parts.push(`${rate.toFixed(rate < 10 ? 2 : 0)} ${unit}/s`);
+    if (total && showRate && rate > 0 && this.done < total) parts.push(`ETA ${formatSeconds((total - this.done) / rate)}`);
     else parts.push(`${formatSeconds(secs)} elapsed`);
     return parts.join('  ');
   }
 
+  private shown = false;
+
   private render(force: boolean): void {
     if (this.opts.quiet) return;
     const now = Date.now();
+    // Work shorter than SHOW_AFTER_MS gets no display at all (no bar for 1.4 s of work).
+    if (!this.shown && now - this.start < SHOW_AFTER_MS) return;
+    this.shown = true;
     if (this.tty) {
       if (!force && now - this.lastPrint < 100) return;
       this.stream.write(`\r\x1b[K${this.line()}`);

@@ -5,15 +5,22 @@
  * ("random:<lang>", src/select/rs.ts); columns = evaluated languages. Each cell holds the mean NLL,
  * the PPL, the change ppl − ppl_none and the ratio ppl / ppl_none.
  *
+ * One order everywhere: rows follow the evaluation order (a language with neurons but no
+ * evaluation set cannot be a row; an evaluated language without neurons is a column only).
+ * With randomSeeds N > 1 a random row holds the mean over N seeded sets (seeds seed … seed+N−1)
+ * and, per cell, the 95 % interval of a random set's value (src/util/interval.ts).
+ * With `layers`, every row zeroes only its neurons in those layers.
+ *
  * All rows run through one session (pplPlan: every layer patchable); only patch values change.
  */
 import { LapeError } from '../errors.js';
 import type { Model } from '../runtime/model.js';
-import { checkMasksFit } from '../select/masks.js';
+import { checkMasksFit, restrictToLayers } from '../select/masks.js';
 import { selectRandom } from '../select/rs.js';
 import type { NeuronMasks } from '../select/types.js';
 import { evaluatePerplexity, zeroPatches } from './perplexity.js';
-import { checkLanguageSets, type EvalSet } from './ppl-eval-sets.js';
+import { checkLanguageSets, inEvalOrder, type EvalSet } from './ppl-eval-sets.js';
+import { predictionInterval95 } from '../util/interval.js';
 
 export type PplRowKind = 'none' | 'masks' | 'random';
 
@@ -35,6 +42,12 @@ export interface PplRow {
   change: PerLang;
   /** ppl / ppl of row "none". */
   pplRatio: PerLang;
+  /** Random rows: the seeds whose sets were evaluated (the row holds their mean). */
+  seeds?: number[];
+  /** Random rows: PPL per seed, per evaluated language. */
+  seedPpl?: Array<PerLang>;
+  /** Random rows with ≥ 2 seeds: 95 % interval of a random set's change and ratio, per language. */
+  interval?: { change: Record<string, [number, number]>; pplRatio: Record<string, [number, number]> };
 }
 
 export interface PplMatrix {
@@ -49,6 +62,12 @@ export interface PplMatrix {
   randomControl: boolean;
   /** Seed of the random control sets (present when randomControl). */
   seed?: number;
+  /** Random sets per language (present when randomControl). */
+  randomSeeds?: number;
+  /** Layers the deactivations were restricted to (absent: every layer). */
+  layers?: number[];
+  /** Evaluated languages with no neurons in the masks (columns without a row). */
+  columnsOnly: string[];
   rows: PplRow[];
 }
 
@@ -58,8 +77,16 @@ export interface PplMatrixOptions {
   randomControl?: boolean;
   /** Seed of the random control (default 0). */
   seed?: number;
-  /** Languages to deactivate (default: every language of the masks), in row order. */
+  /** Random sets per language, seeds seed … seed+N−1 (default 1). */
+  randomSeeds?: number;
+  /** Languages to deactivate (default: every language of the masks); rows follow the evaluation order. */
   deactivate?: string[];
+  /** Zero only the neurons in these layers (sorted indices; default every layer). */
+  layers?: number[];
+  /** The unmodified model's row from an earlier matrix on the same sets (saves one pass). */
+  baseline?: PplRow;
+  baselineTokens?: PerLang;
+  baselineChunks?: PerLang;
   /** Names the masks in errors (a path). */
   masksFile?: string;
   /** Called after each row with its index and the number of rows. */
@@ -144,21 +171,27 @@ export async function pplMatrix(
   checkMasksFit(masks, model.spec.numLayers, model.spec.intermediateSize, opts.masksFile);
   const evalLangs = evalSets.map((s) => s.lang);
   if (new Set(evalLangs).size !== evalLangs.length) throw new LapeError('an evaluation language is given twice');
-  const deactivated = opts.deactivate ?? [...masks.languages];
-  if (new Set(deactivated).size !== deactivated.length) throw new LapeError('a language to deactivate is given twice');
-  checkLanguageSets(masks.languages, evalLangs, deactivated, what);
+  const requested = opts.deactivate ?? [...masks.languages];
+  if (new Set(requested).size !== requested.length) throw new LapeError('a language to deactivate is given twice');
+  checkLanguageSets(masks.languages, evalLangs, requested, what);
+  const deactivated = inEvalOrder(requested, evalLangs);
+  if (opts.layers) {
+    for (const l of opts.layers) {
+      if (!(Number.isInteger(l) && l >= 0 && l < masks.layers)) throw new LapeError(`layer ${l} does not exist (the masks have layers 0-${masks.layers - 1})`);
+    }
+  }
+  const used = opts.layers ? restrictToLayers(masks, opts.layers) : masks;
   const seed = opts.seed ?? 0;
-  const random = opts.randomControl ? selectRandom(masks, { seed }) : null;
+  const nSeeds = opts.randomSeeds ?? 1;
+  if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new LapeError(`random seeds must be a positive integer, got ${nSeeds}`);
+  const seeds = Array.from({ length: nSeeds }, (_, i) => seed + i);
+  const randoms = opts.randomControl ? seeds.map((s) => selectRandom(used, { seed: s })) : [];
 
   const plans: RowPlan[] = [{ id: 'none', kind: 'none', lang: null, perLayer: masks.masks[0]!.map(() => []) }];
   for (const lang of deactivated) {
-    plans.push({ id: lang, kind: 'masks', lang, perLayer: masks.masks[masks.languages.indexOf(lang)]! });
+    plans.push({ id: lang, kind: 'masks', lang, perLayer: used.masks[used.languages.indexOf(lang)]! });
   }
-  if (random) {
-    for (const lang of deactivated) {
-      plans.push({ id: `random:${lang}`, kind: 'random', lang, perLayer: random.masks[random.languages.indexOf(lang)]! });
-    }
-  }
+  const rowCount = 1 + deactivated.length * (randoms.length ? 2 : 1);
 
   const rows: PplRow[] = [];
   let basePpl: PerLang = {};
@@ -166,7 +199,8 @@ export async function pplMatrix(
   let chunks: PerLang = {};
   for (let i = 0; i < plans.length; i++) {
     const plan = plans[i]!;
-    const r = await evaluateRow(model, plan.perLayer, evalSets, opts.batchSize, opts.onChunks);
+    const reuse = i === 0 && opts.baseline ? opts.baseline : null;
+    const r = reuse ? { nll: reuse.nll, ppl: reuse.ppl, tokens: opts.baselineTokens!, chunks: opts.baselineChunks! } : await evaluateRow(model, plan.perLayer, evalSets, opts.batchSize, opts.onChunks);
     if (i === 0) {
       basePpl = r.ppl;
       tokens = r.tokens;
@@ -174,7 +208,31 @@ export async function pplMatrix(
     }
     const row = makeRow(plan, evalLangs, r.nll, r.ppl, basePpl);
     rows.push(row);
-    opts.onRow?.(row, i, plans.length);
+    opts.onRow?.(row, i, rowCount);
+  }
+  if (randoms.length) {
+    for (const lang of deactivated) {
+      const perSeed: Array<{ nll: PerLang; ppl: PerLang }> = [];
+      for (const rnd of randoms) perSeed.push(await evaluateRow(model, rnd.masks[rnd.languages.indexOf(lang)]!, evalSets, opts.batchSize, opts.onChunks));
+      const mean = (k: 'nll' | 'ppl'): PerLang => perLangNumbers(evalLangs, (l) => perSeed.reduce((a, x) => a + x[k][l]!, 0) / perSeed.length);
+      const first = randoms[0]!;
+      const row = makeRow({ id: `random:${lang}`, kind: 'random', lang, perLayer: first.masks[first.languages.indexOf(lang)]! }, evalLangs, mean('nll'), mean('ppl'), basePpl);
+      row.seeds = [...seeds];
+      row.seedPpl = perSeed.map((x) => perLangNumbers(evalLangs, (l) => x.ppl[l]!));
+      if (perSeed.length >= 2) {
+        const change: Record<string, [number, number]> = {};
+        const ratio: Record<string, [number, number]> = {};
+        for (const l of evalLangs) {
+          const c = predictionInterval95(perSeed.map((x) => x.ppl[l]! - basePpl[l]!))!;
+          const q = predictionInterval95(perSeed.map((x) => x.ppl[l]! / basePpl[l]!))!;
+          change[l] = [c.lo, c.hi];
+          ratio[l] = [q.lo, q.hi];
+        }
+        row.interval = { change, pplRatio: ratio };
+      }
+      rows.push(row);
+      opts.onRow?.(row, rows.length - 1, rowCount);
+    }
   }
   const out: PplMatrix = {
     method: masks.method,
@@ -182,10 +240,15 @@ export async function pplMatrix(
     deactivated: [...deactivated],
     tokens,
     chunks,
-    randomControl: !!random,
+    randomControl: randoms.length > 0,
+    columnsOnly: evalLangs.filter((l) => !masks.languages.includes(l)),
     rows,
   };
-  if (random) out.seed = seed;
+  if (randoms.length) {
+    out.seed = seed;
+    out.randomSeeds = nSeeds;
+  }
+  if (opts.layers) out.layers = [...opts.layers];
   return out;
 }
 
@@ -207,6 +270,10 @@ export interface LanguageMargin {
   random: number | null;
   /** diagonal − random. */
   randomMargin: number | null;
+  /** Upper end of the random sets' 95 % interval at the diagonal cell (≥ 2 seeds), else null. */
+  randomHigh: number | null;
+  /** diagonal > randomHigh (null without an interval). */
+  exceedsRandom: boolean | null;
 }
 
 /**
@@ -216,7 +283,7 @@ export interface LanguageMargin {
  * across languages of different base PPL) or 'change'.
  */
 export function diagonalDominance(
-  matrix: Pick<PplMatrix, 'evalLanguages' | 'rows'>,
+  matrix: { evalLanguages: string[]; rows: Array<Pick<PplRow, 'kind' | 'lang' | 'change' | 'pplRatio' | 'interval'>> },
   measure: DominanceMeasure = 'pplRatio',
 ): LanguageMargin[] {
   const evalLangs = matrix.evalLanguages;
@@ -236,6 +303,7 @@ export function diagonalDominance(
     const columnOther = col.length ? Math.max(...col) : null;
     const rnd = matrix.rows.find((r) => r.kind === 'random' && r.lang === lang);
     const random = rnd ? value(rnd, lang) : null;
+    const randomHigh = rnd?.interval ? (measure === 'change' ? rnd.interval.change[lang]![1] : rnd.interval.pplRatio[lang]![1]) : null;
     out.push({
       lang,
       diagonal,
@@ -245,6 +313,8 @@ export function diagonalDominance(
       columnMargin: columnOther === null ? null : diagonal - columnOther,
       random,
       randomMargin: random === null ? null : diagonal - random,
+      randomHigh,
+      exceedsRandom: randomHigh === null ? null : diagonal > randomHigh,
     });
   }
   return out;

@@ -52,8 +52,9 @@ export async function loadEvalSets(tokenizer: LapeTokenizer, specs: readonly Eva
 }
 
 /**
- * Evaluated languages must be languages the neuron sets know (catches "zh-cn" vs "zh"), and every
- * language whose neurons are deactivated must be evaluated (for the diagonal). `what` names the
+ * Rows and evaluation sets: every language whose neurons are deactivated must be a language of
+ * the neuron sets and must be evaluated (for the diagonal). An evaluated language the neuron sets
+ * do not have (e.g. one held out of identification) is a column with no row. `what` names the
  * source of the neuron languages (a masks or statistics path).
  */
 export function checkLanguageSets(
@@ -65,10 +66,6 @@ export function checkLanguageSets(
   const known = new Set(neuronLangs);
   const evalSet = new Set(evalLangs);
   const both = `(${what} has: ${neuronLangs.join(', ')}; evaluation sets: ${evalLangs.join(', ')})`;
-  const unknownEval = evalLangs.filter((l) => !known.has(l));
-  if (unknownEval.length > 0) {
-    throw new LapeError(`evaluation language${unknownEval.length > 1 ? 's' : ''} ${unknownEval.map((l) => `"${l}"`).join(', ')} not in the neuron sets ${both}`);
-  }
   const unknownRows = deactivated.filter((l) => !known.has(l));
   if (unknownRows.length > 0) {
     throw new LapeError(`language${unknownRows.length > 1 ? 's' : ''} ${unknownRows.map((l) => `"${l}"`).join(', ')} to deactivate not in the neuron sets ${both}`);
@@ -77,4 +74,21 @@ export function checkLanguageSets(
   if (missing.length > 0) {
     throw new LapeError(`no evaluation set for language${missing.length > 1 ? 's' : ''} ${missing.map((l) => `"${l}"`).join(', ')} ${both}`);
   }
+}
+
+/** Evaluated languages the neuron sets do not have: columns without a row. */
+export function columnsWithoutRows(neuronLangs: readonly string[], evalLangs: readonly string[]): string[] {
+  return evalLangs.filter((l) => !neuronLangs.includes(l));
+}
+
+/**
+ * One order for every language × language matrix: the evaluation order. Languages of `langs`
+ * that are evaluated come in that order; the others keep their order, after them.
+ */
+export function inEvalOrder(langs: readonly string[], evalLangs: readonly string[]): string[] {
+  const pos = (l: string): number => {
+    const i = evalLangs.indexOf(l);
+    return i < 0 ? evalLangs.length : i;
+  };
+  return langs.map((l, i) => ({ l, i })).sort((a, b) => pos(a.l) - pos(b.l) || a.i - b.i).map((x) => x.l);
 }

@@ -33,6 +33,8 @@ export interface SteerEvalOptions {
   alpha?: number;
   /** Also zero the source language's neurons in the steered runs (Table 5). */
   deactivateSource?: boolean;
+  /** Besides each activation, the Table 5 combination: zero the source's neurons and activate the target (rows of kind "combined"). */
+  combined?: boolean;
   /** Add the source-deactivation rows (default true where the source has neurons). */
   deactivationRows?: boolean;
   /** Keep the first N tokens of each prompt (special tokens included; default: whole prompt). */
@@ -54,8 +56,11 @@ export interface ConditionResult {
 }
 
 export interface SteerRow {
-  /** activate: target = steered-towards language; deactivate: target = source (its neurons zeroed). */
-  kind: 'activate' | 'deactivate';
+  /**
+   * activate: target = steered-towards language; combined: the same with the source's neurons
+   * zeroed too (Table 5); deactivate: target = source (its neurons zeroed).
+   */
+  kind: 'activate' | 'combined' | 'deactivate';
   source: string;
   target: string;
   intervention: string;
@@ -95,6 +100,8 @@ export async function steerEval(model: Model, tokenizer: LapeTokenizer, o: Steer
     const targets = (o.targets ?? defaultTargets).filter((t) => t !== src.lang);
     const conds: InterventionSpec[] = [{}];
     for (const t of targets) conds.push({ activate: [t], deactivate: o.deactivateSource ? [src.lang] : [], mode, alpha });
+    const combine = !!o.combined && !o.deactivateSource && hasNeurons(o.masks, src.lang);
+    if (combine) for (const t of targets) conds.push({ activate: [t], deactivate: [src.lang], mode, alpha });
     const deact = (o.deactivationRows ?? true) && hasNeurons(o.masks, src.lang);
     if (deact) conds.push({ deactivate: [src.lang] });
     // Build every patch set first, so bad specs fail before any generation.
@@ -104,7 +111,7 @@ export async function steerEval(model: Model, tokenizer: LapeTokenizer, o: Steer
         throw new LapeError(`language "${l}" is not among the identifier's languages (${o.identifier.languages.join(', ')})`);
       }
     }
-    return { src, targets, conds, patches, deact };
+    return { src, targets, conds, patches, deact, combine };
   });
   if (plans.every((p) => p.targets.length === 0 && !p.deact)) throw new LapeError('nothing to evaluate: no target language differs from the sources');
 
@@ -176,6 +183,7 @@ export async function steerEval(model: Model, tokenizer: LapeTokenizer, o: Steer
       steeredChars: r.meanChars,
     });
     p.targets.forEach((t, i) => rows.push(row('activate', t, results[i + 1]!)));
+    if (p.combine) p.targets.forEach((t, i) => rows.push(row('combined', t, results[p.targets.length + i + 1]!)));
     if (p.deact) rows.push(row('deactivate', p.src.lang, results[results.length - 1]!));
   }
   return { prompts: promptsOut, rows, conditions, seconds: (performance.now() - t0) / 1000, newTokens };

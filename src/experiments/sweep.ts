@@ -25,6 +25,8 @@ export interface SweepOptions {
   randomControl?: boolean;
   /** Seed of the random control (default 0). */
   seed?: number;
+  /** Zero only the selected neurons in these layers (sorted indices; default every layer). */
+  layers?: number[];
   /** Names the statistics in errors (paths). */
   statsWhat?: string;
   /** Called after the baseline (index −1, ratio null) and after each ratio. */
@@ -58,6 +60,8 @@ export interface SweepResult {
   barRatio: number;
   randomControl: boolean;
   seed?: number;
+  /** Layers the deactivations were restricted to (absent: every layer). */
+  layers?: number[];
   baseline: { nll: PerLang; ppl: PerLang; tokens: PerLang; chunks: PerLang };
   rows: SweepRow[];
 }
@@ -106,7 +110,14 @@ export async function ratioSweep(model: Model, stats: readonly LangStats[], eval
   checkLanguageSets(statsLangs, evalLangs, [opts.lang], what);
   const seed = opts.seed ?? 0;
   // Select everything first, so bad knobs fail before any model run.
-  const selections = opts.ratios.map((r) => sweepSelection(stats, opts.lang, r, opts));
+  if (opts.layers) {
+    for (const l of opts.layers) if (!(Number.isInteger(l) && l >= 0 && l < layers)) throw new LapeError(`layer ${l} does not exist (the model has layers 0-${layers - 1})`);
+  }
+  const keep = opts.layers ? new Set(opts.layers) : null;
+  const selections = opts.ratios.map((r) => {
+    const sel = sweepSelection(stats, opts.lang, r, opts);
+    return keep ? { ...sel, perLayer: sel.perLayer.map((idx, l) => (keep.has(l) ? idx : [])) } : sel;
+  });
   const total = opts.ratios.length;
 
   const base = await evaluateRow(model, Array.from({ length: layers }, () => []), evalSets, opts.batchSize, opts.onChunks);
@@ -142,5 +153,6 @@ export async function ratioSweep(model: Model, stats: readonly LangStats[], eval
     rows,
   };
   if (opts.randomControl) out.seed = seed;
+  if (opts.layers) out.layers = [...opts.layers];
   return out;
 }

@@ -14,6 +14,7 @@ import { lapeHistSection } from './sections/lape-hist.js';
 import { layersSection } from './sections/layers.js';
 import { overlapSection } from './sections/overlap.js';
 import { pplSection } from './sections/ppl.js';
+import { layersPplSection, methodsSection } from './sections/ppl-compare.js';
 import { sesSection } from './sections/ses.js';
 import { steeringSection } from './sections/steering.js';
 import { summarySection } from './sections/summary.js';
@@ -25,6 +26,8 @@ export const REPORT_FILE = 'report.html';
 export const SECTIONS: ReadonlyArray<{ id: string; build: (ctx: ReportContext) => Promise<SectionOutput | null> }> = [
   { id: 'summary', build: summarySection },
   { id: 'ppl', build: pplSection },
+  { id: 'methods', build: methodsSection },
+  { id: 'ppl-layers', build: layersPplSection },
   { id: 'layers', build: layersSection },
   { id: 'overlap', build: overlapSection },
   { id: 'sweep', build: sweepSection },

@@ -15,6 +15,43 @@ export const OKABE_ITO = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9',
 /** Dash patterns so that lines stay distinguishable without colour. */
 export const DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [1, 3], [10, 2], [3, 1, 1, 1]];
 
+/**
+ * One colour per language, the same in every chart and every report: the paper's seven languages
+ * have fixed Okabe–Ito colours; other languages take the unused ones (then greys) in the report's
+ * language order.
+ */
+export const LANGUAGE_COLORS: Readonly<Record<string, string>> = {
+  en: '#0072B2', zh: '#D55E00', fr: '#009E73', es: '#E69F00', vi: '#CC79A7', id: '#56B4E9', ja: '#000000',
+};
+const SPARE_COLORS = ['#F0E442', '#7F7F7F', '#B3B3B3', '#4D4D4D', '#999933', '#882255', '#44AA99', '#332288'];
+
+export interface LanguageScale {
+  domain: string[];
+  range: string[];
+  dashes: number[][];
+}
+
+/** Colour of every language of `order` (the report's languages, in order). */
+export function languageColorMap(order: readonly string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  let spare = 0;
+  for (const l of order) {
+    const c = LANGUAGE_COLORS[l];
+    map.set(l, c ?? SPARE_COLORS[spare++ % SPARE_COLORS.length]!);
+  }
+  return map;
+}
+
+/** A Vega-Lite scale for the languages `langs` (domain in `langs` order), colours from `order`. */
+export function languageColors(order: readonly string[], langs: readonly string[]): LanguageScale {
+  const map = languageColorMap(order);
+  return {
+    domain: [...langs],
+    range: langs.map((l) => map.get(l) ?? '#7F7F7F'),
+    dashes: langs.map((l) => DASHES[order.indexOf(l) % DASHES.length]!),
+  };
+}
+
 /** Legend for line charts: line symbols that show the dash pattern, not just the colour. */
 export const LINE_LEGEND = { symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolSize: 500 } as const;
 

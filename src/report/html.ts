@@ -35,7 +35,9 @@ export function formatNumber(n: number, digits = 3): string {
   if (!Number.isFinite(n)) return n > 0 ? '∞' : '−∞';
   if (Number.isInteger(n)) return Math.abs(n) >= 1e4 ? n.toLocaleString('en-US') : String(n);
   const a = Math.abs(n);
-  if (a !== 0 && (a < 10 ** -digits || a >= 1e7)) return n.toExponential(2);
+  // Tables are read, not parsed: no scientific notation. Small values keep two significant digits.
+  if (a >= 1e7) return Math.round(n).toLocaleString('en-US');
+  if (a !== 0 && a < 10 ** -digits) return a < 1e-12 ? '0' : n.toFixed(Math.min(20, Math.ceil(-Math.log10(a)) + 1));
   return n.toFixed(digits);
 }
 
@@ -106,7 +108,7 @@ figcaption { font-size: 14px; color: #333; margin-top: 4px; }
 figcaption .csv { color: #555; }
 .table-wrap { overflow-x: auto; margin: 8px 0 16px; }
 table { border-collapse: collapse; font-size: 14px; }
-caption { text-align: left; font-weight: 600; padding: 4px 0; white-space: nowrap; }
+caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: left; vertical-align: top; }
 thead th { background: #eef3f8; }
 tbody th { background: #f7f7f7; font-weight: 600; }
@@ -118,6 +120,11 @@ summary { cursor: pointer; color: #0059a0; }
 .cols { display: flex; flex-wrap: wrap; gap: 8px 40px; align-items: flex-start; }
 .stages code { font-size: 12px; white-space: pre-wrap; word-break: break-all; }
 .note { color: #444; font-size: 14px; }
+.switch { margin: 8px 0 4px; }
+.switch > label { margin: 0 18px 0 4px; font-size: 14px; cursor: pointer; }
+.switch > .view { display: none; }
+.switch > input.m-rel:checked ~ .view.v-rel, .switch > input.m-abs:checked ~ .view.v-abs { display: block; }
+td.no, th.no { background: #fde8d8; }
 footer { margin-top: 40px; padding-bottom: 32px; border-top: 1px solid #ccc; color: #555; font-size: 13px; }
 `;
 

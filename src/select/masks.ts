@@ -150,3 +150,16 @@ export function overlapMatrix(masks: NeuronMasks): number[][] {
   const inter = intersectionMatrix(masks);
   return inter.map((row, a) => row.map((n) => (inter[a]![a]! > 0 ? n / inter[a]![a]! : NaN)));
 }
+
+/**
+ * The same masks with every layer outside `layers` emptied (layer-restricted interventions: zero
+ * or steer only the bottom or only the top layers' neurons). `layers` = sorted layer indices.
+ */
+export function restrictToLayers(masks: NeuronMasks, layers: readonly number[]): NeuronMasks {
+  const keep = new Set(layers);
+  return {
+    ...masks,
+    settings: { ...masks.settings, layers: layers.join(',') },
+    masks: masks.masks.map((perLayer) => perLayer.map((idx, l) => (keep.has(l) ? idx : []))),
+  };
+}

@@ -46,11 +46,14 @@ export async function checkReportInBrowser(reportPath: string, sections: readonl
     await page.goto(url, { waitUntil: 'load' });
 
     for (const id of sections) {
+      // Hidden views (the relative/absolute switch shows one of two figures) are not checked.
       const boxes = await page.$$eval(`section#${id} svg`, (svgs) =>
-        svgs.map((s) => {
-          const r = s.getBoundingClientRect();
-          return { w: r.width, h: r.height, marks: s.querySelectorAll('path, rect, line, text').length };
-        }),
+        svgs
+          .filter((s) => (s as unknown as HTMLElement).closest('.view') === null || getComputedStyle((s as unknown as HTMLElement).closest('.view')!).display !== 'none')
+          .map((s) => {
+            const r = s.getBoundingClientRect();
+            return { w: r.width, h: r.height, marks: s.querySelectorAll('path, rect, line, text').length };
+          }),
       );
       assert.ok(boxes.length > 0, `section ${id}: no <svg>`);
       for (const b of boxes) {

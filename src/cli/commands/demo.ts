@@ -72,7 +72,9 @@ const DEMO_LANGS = variant(withDefault(LANGS, DEMO_LANG_LIST), { help: 'language
 const TOKENS = opt.int('tokens', { default: 65536, help: 'training tokens recorded per language' });
 const DEMO_SEQ_LEN = withDefault(SEQ_LEN, 256, "256 (the tiny model's training window)");
 const DEMO_TOP_RATE = withDefault(TOP_RATE, 0.05);
-const EVAL_CHUNKS = opt.int('eval-chunks', { default: 12, help: 'valid chunks per language for perplexity' });
+const EVAL_CHUNKS = opt.int('eval-chunks', { default: 8, help: 'valid chunks per language for perplexity' });
+const RANDOM_SEEDS = opt.int('random-seeds', { default: 3, help: 'random control sets per language (the 95 % interval needs ≥ 2)' });
+const STEER_PROMPTS = opt.int('steer-prompts', { default: 8, help: 'prompts per source language for steering' });
 const SWEEP_LANG = opt.string('sweep-lang', { metavar: 'LANG', help: 'language of the ratio sweep', defaultText: 'fr, else the first language' });
 const SKIP_STEERING = opt.bool('skip-steering', { help: 'leave out the steering evaluation' });
 
@@ -80,7 +82,7 @@ export const demoCommand: Command = {
   name: 'demo',
   summary: 'Run the whole method on the embedded model and corpus into one folder, with report.html',
   options: [
-    group('Options', CORPUS_DIR, DEMO_LANGS, TOKENS, DEMO_SEQ_LEN, DEMO_TOP_RATE, EVAL_CHUNKS, SWEEP_LANG, SKIP_STEERING),
+    group('Options', CORPUS_DIR, DEMO_LANGS, TOKENS, DEMO_SEQ_LEN, DEMO_TOP_RATE, EVAL_CHUNKS, RANDOM_SEEDS, STEER_PROMPTS, SWEEP_LANG, SKIP_STEERING),
     DEMO_MODEL_GROUP,
     group('Output', DEMO_OUT, FORCE),
   ],
@@ -89,6 +91,9 @@ export const demoCommand: Command = {
     'about 4 per language, too few to move perplexity beyond noise; 5 % (154) shows the effect.',
     'Steering adds 4× the target language\'s mean activation (--mode add): the paper\'s set-to-mean',
     'does not measurably move this small model\'s output language (lape steer-eval --mode set shows it).',
+    'Smaller than a study would use, to stay within about 2 minutes on 2 idle cores: 8 valid chunks of',
+    '256 tokens per language for every perplexity, 3 random seeds, LAP/LAVE/RS compared on the same sets,',
+    'the bottom and top 2 of 6 layers, 8 steering prompts of 2 tokens per source language, 16 new tokens.',
   ],
   examples: ['npx lape demo', 'lape demo --out /tmp/demo --tokens 32768 --eval-chunks 8'],
   async run(ctx) {
@@ -100,6 +105,8 @@ export const demoCommand: Command = {
     const seqLen = ctx.get(DEMO_SEQ_LEN);
     const topRate = ctx.get(DEMO_TOP_RATE);
     const evalChunks = ctx.get(EVAL_CHUNKS);
+    const randomSeeds = ctx.get(RANDOM_SEEDS);
+    const steerPrompts = ctx.get(STEER_PROMPTS);
     const sweepLang = ctx.get(SWEEP_LANG) ?? (langs.includes('fr') ? 'fr' : langs[0]!);
     const threads = ctx.get(THREADS);
     // Every model option given to the demo (threads, and whatever the model group gains) goes to each model step.
@@ -152,11 +159,22 @@ export const demoCommand: Command = {
     }
     const masks = join(out, 'masks.json');
     await step('identify', ['identify', '--stats', statsDir, '--method', 'lape', '--top-rate', String(topRate), '--out', masks]);
+    // The paper's baselines (Fig. 2): LAP (activation probability > 0.95), LAVE and RS at LAPE's rate.
+    const baselines = ['lap', 'lave', 'rs'].map((m) => join(out, `masks.${m}.json`));
+    await step('identify lap', ['identify', '--stats', statsDir, '--method', 'lap', '--out', baselines[0]!]);
+    await step('identify lave', ['identify', '--stats', statsDir, '--method', 'lave', '--top-rate', String(topRate), '--out', baselines[1]!]);
+    await step('identify rs', ['identify', '--stats', statsDir, '--method', 'rs', '--top-rate', String(topRate), '--out', baselines[2]!]);
     await step('layers', ['layers', masks, '--out', join(out, 'layers.csv')]);
     await step('overlap', ['overlap', masks, '--out', join(out, 'overlap.csv')]);
     const evalArgs = (chunks: number): string[] =>
       ['--eval-dir', corpus, '--split', 'valid', '--langs', langs.join(','), '--seq-len', String(seqLen), '--max-chunks', String(chunks), ...modelArgs];
-    const ppl = await step('ppl', ['ppl', '--model', model, '--masks', masks, ...evalArgs(evalChunks), '--random-control', '--out', out]);
+    const ppl = await step('ppl', ['ppl', '--model', model, '--masks', masks, '--compare', baselines.join(','), ...evalArgs(evalChunks),
+      '--random-control', '--random-seeds', String(randomSeeds), '--out', out]);
+    // The U-shape, causally: the same neurons zeroed only in the bottom, or only in the top, layers.
+    const edge = Math.max(1, Math.floor(modelInfo(model).layers / 3));
+    for (const part of [`bottom:${edge}`, `top:${edge}`]) {
+      await step(`ppl ${part}`, ['ppl', '--model', model, '--masks', masks, '--layers', part, ...evalArgs(evalChunks), '--out', out]);
+    }
     // The sweep evaluates 6 ratios: a third of the chunks keeps it within the demo's time budget.
     const sweepChunks = Math.max(2, Math.ceil(evalChunks / 3));
     await step(`sweep ${sweepLang}`, ['sweep', '--model', model, '--stats', statsDir, '--lang', sweepLang, '--ratios', '0,0.005,0.01,0.02,0.03,0.05', ...evalArgs(sweepChunks), '--out', out]);
@@ -170,8 +188,9 @@ export const demoCommand: Command = {
       // The paper's set-to-mean steering moves nothing measurable on this tiny model (measured:
       // −0.3 to +0.7 points at 5 %); adding 4× the target's mean activation does (+18 points on
       // average, random neurons +1.7). Short prompts (2 tokens) leave room for the language to change.
-      await step('steer-eval', ['steer-eval', '--model', model, '--masks', masks, '--stats', statsDir, '--prompts', `en=${join(corpus, 'en.valid.txt')}`,
-        '--mode', 'add', '--alpha', '4', '--prompt-tokens', '2', '--max-new-tokens', '16', '--no-stop', '--max-prompts', '48', '--out', out, ...modelArgs]);
+      const prompts = langs.map((l) => `${l}=${join(corpus, `${l}.valid.txt`)}`).join(',');
+      await step('steer-eval', ['steer-eval', '--model', model, '--masks', masks, '--stats', statsDir, '--prompts', prompts, '--combined',
+        '--mode', 'add', '--alpha', '4', '--prompt-tokens', '2', '--max-new-tokens', '16', '--no-stop', '--max-prompts', String(steerPrompts), '--out', out, ...modelArgs]);
     }
 
     // run.json: what the report's summary shows (model facts, corpus, settings, stage timings).
@@ -192,7 +211,7 @@ export const demoCommand: Command = {
       command: 'lape demo',
       model: { ...modelInfo(model), dir: rel(model) },
       corpus: corpusFacts,
-      settings: { languages: langs, tokensPerLanguage: tokens, seqLen, method: 'lape', topRate, filterRate: 0.95, barRatio: 0.95, evalChunks, sweepLang, threads: threads ?? 'all cores' },
+      settings: { languages: langs, tokensPerLanguage: tokens, seqLen, evalChunks, randomSeeds, steerPrompts, sweepLang, threads: threads ?? 'all cores' },
       stages,
       seconds: (Date.now() - started) / 1000,
     };

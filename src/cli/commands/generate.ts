@@ -10,6 +10,7 @@ import { generationGroup, genOptionsFromFlags } from '../groups/generation.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
 import { FORCE, outFile } from '../groups/output.js';
 import { STEERING_GROUP, steeringFromFlags } from '../groups/steering.js';
+import { STEERING_NOTES } from '../groups/steering.js';
 import { group, opt } from '../options/option.js';
 import { Progress } from '../progress.js';
 import { readPromptFile, type PromptRecord } from '../prompts.js';
@@ -25,7 +26,7 @@ export const generateCommand: Command = {
   summary: 'Generate text (greedy or sampled, KV cache), optionally steering language-specific neurons',
   options: [group('Prompts', PROMPT, PROMPTS), MODEL_GROUP, generationGroup({ maxNewTokens: 64, stop: [] }), STEERING_GROUP, group('Output', GEN_OUT, FORCE)],
   oneOf: [['prompt', 'prompts']],
-  notes: ['Without --out, --prompts prints the JSON lines on stdout.'],
+  notes: [...STEERING_NOTES, 'Without --out, --prompts prints the JSON lines on stdout.'],
   examples: [
     'lape generate --model models/tiny-multilingual --prompt "The menu bar" --max-new-tokens 40',
     'lape generate --model M --prompt "The menu bar" --masks out/masks.json --stats out/stats --activate zh',

@@ -8,11 +8,12 @@ import { createLanguageIdentifier } from '../../langid/langid.js';
 import { loadTokenizer } from '../../tokenizer/tokenizer.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
-import { LANGS, MASKS } from '../groups/common.js';
+import { LANGS, LAYERS, MASKS, layersText } from '../groups/common.js';
 import { generationGroup, genOptionsFromFlags } from '../groups/generation.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
 import { outputGroup, writeResults } from '../groups/output.js';
 import { STEER_EVAL_GROUP, steerInputs, steerMode } from '../groups/steering.js';
+import { STEERING_NOTES } from '../groups/steering.js';
 import { group, opt, variant } from '../options/option.js';
 import { Progress } from '../progress.js';
 import { parsePromptSpec, readPromptFile } from '../prompts.js';
@@ -36,6 +37,10 @@ const SOURCES = opt.list('prompts', {
 });
 const TARGETS = opt.list('targets', { metavar: 'L,...', help: 'target languages', defaultText: 'every masks language with statistics' });
 const DEACTIVATE_SOURCE = opt.bool('deactivate-source', { help: "also zero the source language's neurons while steering (Table 5)" });
+const COMBINED = opt.bool('combined', {
+  help: "also Table 5's combination: zero the source language's neurons and activate the target\n(rows of kind combined, beside the activation alone)",
+  conflicts: ['deactivate-source'],
+});
 const NO_DEACTIVATION_ROWS = opt.bool('no-deactivation-rows', { help: "skip the rows that zero each source language's own neurons" });
 const MAX_PROMPTS = opt.int('max-prompts', { default: 50, help: 'use the first N prompts of each file' });
 const PROMPT_TOKENS = opt.int('prompt-tokens', { help: 'keep the first N tokens of each prompt (BOS included)', defaultText: 'all' });
@@ -45,7 +50,7 @@ export const steerEvalCommand: Command = {
   name: 'steer-eval',
   summary: 'Language accuracy of generation, normal vs steered by language-specific neurons (Tables 4–5)',
   options: [
-    group('Evaluation', SOURCES, TARGETS, DEACTIVATE_SOURCE, NO_DEACTIVATION_ROWS, MAX_PROMPTS, PROMPT_TOKENS, ID_LANGS),
+    group('Evaluation', SOURCES, TARGETS, DEACTIVATE_SOURCE, COMBINED, NO_DEACTIVATION_ROWS, MAX_PROMPTS, PROMPT_TOKENS, ID_LANGS),
     STEER_EVAL_GROUP,
     MODEL_GROUP,
     generationGroup({ maxNewTokens: 32, stop: DEFAULT_STOP }),
@@ -55,7 +60,12 @@ export const steerEvalCommand: Command = {
     activate: 'steer-eval chooses the interventions itself; use --targets and --deactivate-source',
     deactivate: 'steer-eval chooses the interventions itself; use --targets and --deactivate-source',
   },
-  notes: ['The default stop string is "\\n": the corpus is one paragraph per line (--no-stop removes it).'],
+  notes: [
+    'For each source language (--prompts) and target: generations without intervention, with the target',
+    "activated, with --combined also the source's neurons zeroed (Table 5), and the source's neurons zeroed.",
+    ...STEERING_NOTES,
+    'The default stop string is "\\n": the corpus is one paragraph per line (--no-stop removes it).',
+  ],
   examples: [
     'lape steer-eval --model models/tiny-multilingual --masks out/masks.json --stats out/stats \\\n      --prompts data/corpus/en.valid.txt --prompt-tokens 12 --out out',
     'lape steer-eval --model M --masks masks.json --stats stats --prompts zh=prompts/zh.jsonl --targets en,ja --deactivate-source',
@@ -91,6 +101,7 @@ export const steerEvalCommand: Command = {
         mode,
         alpha,
         deactivateSource: ctx.get(DEACTIVATE_SOURCE),
+        combined: ctx.get(COMBINED),
         deactivationRows: !ctx.get(NO_DEACTIVATION_ROWS),
         promptTokens,
         generation,
@@ -108,6 +119,8 @@ export const steerEvalCommand: Command = {
         mode,
         alpha,
         deactivateSource: ctx.get(DEACTIVATE_SOURCE),
+        combined: ctx.get(COMBINED),
+        layers: ctx.get(LAYERS) ? layersText(ctx.get(LAYERS)!) : null,
         identifierLanguages: identifier.languages,
         generation: { ...generation, promptTokens: promptTokens ?? null },
         sources: parsed.map((p, i) => ({ lang: p.lang, file: p.file, prompts: sources[i]!.prompts.length })),

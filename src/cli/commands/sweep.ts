@@ -10,7 +10,7 @@ import { resolveEntropyOptions } from '../../select/entropy.js';
 import { loadStatsSet } from '../../stats/stats-file.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
-import { STATS } from '../groups/common.js';
+import { LAYERS, STATS, layersText, resolveLayers } from '../groups/common.js';
 import { EVAL_GROUP, EVAL_ONE_OF, RANDOM_GROUP, chunkProgress, controlSeed, evalFacts, evalSettings, evalSpecsFromFlags, loadEvalSetsFor } from '../groups/eval.js';
 import { MODEL_GROUP, modelFacts, withModel } from '../groups/model.js';
 import { outputGroup, writeResults } from '../groups/output.js';
@@ -77,7 +77,7 @@ const RATIOS = opt.list<number>('ratios', {
 export const sweepCommand: Command = {
   name: 'sweep',
   summary: 'Ratio sweep: PPL change vs LAPE selection ratio for one language\'s neurons (sweep.json, sweep.csv)',
-  options: [group('Selection', SWEEP_STATS, SWEEP_LANG, RATIOS, FILTER_RATE, BAR_RATIO), MODEL_GROUP, EVAL_GROUP, RANDOM_GROUP, OUTPUT_GROUP],
+  options: [group('Selection', SWEEP_STATS, SWEEP_LANG, RATIOS, FILTER_RATE, BAR_RATIO, LAYERS), MODEL_GROUP, EVAL_GROUP, RANDOM_GROUP, OUTPUT_GROUP],
   oneOf: [EVAL_ONE_OF],
   examples: [
     'lape sweep --model models/tiny-multilingual --stats lape-out/stats --lang fr --eval-dir data/corpus',
@@ -98,6 +98,8 @@ export const sweepCommand: Command = {
     checkLanguageSets(statsLangs, specs.map((s) => s.lang), [lang], statsWhat);
     return withModel(ctx, async (model) => {
       const settings = evalSettings(ctx, model.spec);
+      const layerSel = ctx.get(LAYERS);
+      const layers = layerSel ? resolveLayers(layerSel, model.spec.numLayers) : undefined;
       const sets = await loadEvalSetsFor(model, specs, settings);
       const t0 = Date.now();
       const bar = chunkProgress(ctx, `sweep ${lang}`, sets, 1 + ratios.length * (randomControl ? 2 : 1));
@@ -109,6 +111,7 @@ export const sweepCommand: Command = {
         batchSize: settings.batchSize,
         randomControl,
         seed,
+        layers,
         statsWhat,
         onChunks: (n) => bar.add(n),
       });
@@ -120,7 +123,7 @@ export const sweepCommand: Command = {
         model: modelFacts(model),
         stats: stats.map((s) => ({ lang: s.lang, tokens: s.tokens })),
         statsFiles: statsPaths,
-        settings: { ...settings, lang, ratios, filterRate, barRatio, randomControl, seed: randomControl ? seed : null },
+        settings: { ...settings, lang, ratios, filterRate, barRatio, randomControl, seed: randomControl ? seed : null, layers: layers ?? null, layerSpec: layerSel ? layersText(layerSel) : null },
         eval: evalFacts(sets, r.baseline.tokens),
         evalLanguages: r.evalLanguages,
         baseline: { nll: r.baseline.nll, ppl: r.baseline.ppl },

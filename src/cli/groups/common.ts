@@ -89,9 +89,19 @@ export function resolveLayers(sel: LayerSelection, numLayers: number, flagName =
   return [...set].sort((x, y) => x - y);
 }
 
+/** A short file-name-safe name of a selection: bottom2, top2, 0-3_28-31. */
+export function layersTag(sel: LayerSelection): string {
+  return sel.kind === 'ranges' ? sel.ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join('_') : `${sel.kind}${sel.count}`;
+}
+
+/** As written on the command line: bottom:2, 0-3,28-31. */
+export function layersText(sel: LayerSelection): string {
+  return sel.kind === 'ranges' ? sel.ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',') : `${sel.kind}:${sel.count}`;
+}
+
 /**
- * `--layers` for interventions restricted to some layers. Declared here so every command that
- * gets it shares one syntax; not yet part of any command (wiring it into experiments is separate work).
+ * `--layers` for interventions restricted to some layers (ppl, sweep, generate, steer-eval): only
+ * the neurons in those layers are zeroed or steered, e.g. to test the U-shape causally.
  */
 export const LAYERS = opt.custom('layers', {
   metavar: 'SPEC',

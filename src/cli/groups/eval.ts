@@ -37,6 +37,21 @@ export const EVAL_ONE_OF = ['eval', 'eval-dir'] as const;
 export const RANDOM_CONTROL = opt.bool('random-control', { help: 'also zero a seeded random neuron set of the same per-layer sizes' });
 export const CONTROL_SEED = variant(SEED, { help: 'seed of the random control', appliesWhen: { option: 'random-control' } });
 export const RANDOM_GROUP = group('Random control', RANDOM_CONTROL, CONTROL_SEED);
+export const RANDOM_SEEDS = opt.int('random-seeds', {
+  default: 1,
+  help: 'random sets per language (seeds --seed … --seed+N−1): each random cell is their mean,\nwith a 95 % interval of a random set\'s value when N ≥ 2',
+  appliesWhen: { option: 'random-control' },
+});
+/** ppl: the random control with several seeds. */
+export const PPL_RANDOM_GROUP = group('Random control', RANDOM_CONTROL, CONTROL_SEED, RANDOM_SEEDS);
+
+/** How a perplexity change is shown: relative (% of the unmodified PPL) or absolute (PPL points). */
+export const MEASURES = ['relative', 'absolute'] as const;
+export type Measure = (typeof MEASURES)[number];
+export const MEASURE = opt.enum('measure', MEASURES, {
+  default: 'relative' as Measure,
+  help: 'the change printed: relative (% of the unmodified PPL; comparable across languages) or absolute (PPL points);\nthe files hold both',
+});
 
 export interface EvalSettings {
   seqLen: number;

@@ -20,21 +20,33 @@ export interface EntropyHistogram {
   filtered: number;
 }
 
-/** Bins the finite entropies over [0, max(ln K, largest finite)] into `bins` equal bins. */
+/** Bins the finite entropies over [smallest (rounded down to 0.05), largest] into `bins` equal bins. */
 export function entropyHistogram(sel: EntropySelection, languages: number, bins = HIST_BINS): EntropyHistogram {
   const chosen = new Uint8Array(sel.entropy.length);
   for (const j of sel.selected) chosen[j] = 1;
-  let max = Math.log(Math.max(2, languages));
+  // The axis spans the entropies present (not 0 … ln K, which left most of it empty): from the
+  // smallest finite entropy (rounded down to 0.05) to the largest.
+  let max = -Infinity;
+  let min = Infinity;
   let filtered = 0;
   for (const h of sel.entropy) {
     if (h === Infinity) filtered++;
-    else if (h > max) max = h;
+    else {
+      if (h > max) max = h;
+      if (h < min) min = h;
+    }
   }
-  const width = max / bins;
-  const out = Array.from({ length: bins }, (_, b) => ({ start: b * width, end: (b + 1) * width, selected: 0, other: 0 }));
+  if (!(max > -Infinity)) {
+    min = 0;
+    max = Math.log(Math.max(2, languages));
+  }
+  const start = Math.max(0, Math.floor(min * 20) / 20);
+  if (max <= start) max = start + 0.05;
+  const width = (max - start) / bins;
+  const out = Array.from({ length: bins }, (_, b) => ({ start: start + b * width, end: start + (b + 1) * width, selected: 0, other: 0 }));
   sel.entropy.forEach((h, j) => {
     if (h === Infinity) return;
-    const b = Math.min(bins - 1, Math.max(0, Math.floor(h / width)));
+    const b = Math.min(bins - 1, Math.max(0, Math.floor((h - start) / width)));
     if (chosen[j]) out[b]!.selected++;
     else out[b]!.other++;
   });
@@ -72,7 +84,7 @@ export async function lapeHistSection(ctx: ReportContext): Promise<SectionOutput
       data: { values },
       mark: { type: 'bar', binSpacing: 0 },
       encoding: {
-        x: { field: 'from', type: 'quantitative', bin: { binned: true, step: hist.binWidth }, title: `${name} entropy over languages (nats)` },
+        x: { field: 'from', type: 'quantitative', bin: { binned: true, step: hist.binWidth }, scale: { zero: false, nice: false }, axis: { format: '.2f' }, title: `${name} entropy over languages (nats)` },
         x2: { field: 'to' },
         y: { field: 'neurons', type: 'quantitative', title: 'Neurons (count)', stack: 'zero' },
         color: { field: 'group', type: 'nominal', title: 'Neuron', sort: ['selected', 'not selected'], scale: { range: ['#D55E00', '#56B4E9'] } },

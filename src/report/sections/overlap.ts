@@ -12,9 +12,10 @@ export async function overlapSection(ctx: ReportContext): Promise<SectionOutput 
   if (!masks || masks.languages.length < 2) return null;
   const ov = overlapMatrix(masks);
   const inter = intersectionMatrix(masks);
-  const langs = masks.languages;
-  const values = langs.flatMap((a, i) =>
-    langs.map((b, j) => ({ a, b, overlap: Number.isNaN(ov[i]![j]!) ? null : ov[i]![j]!, shared: inter[i]![j]! })),
+  const langs = ctx.order(masks.languages);
+  const idx = (l: string): number => masks.languages.indexOf(l);
+  const values = langs.flatMap((a) =>
+    langs.map((b) => ({ a, b, overlap: Number.isNaN(ov[idx(a)]![idx(b)]!) ? null : ov[idx(a)]![idx(b)]!, shared: inter[idx(a)]![idx(b)]! })),
   );
   const csvFile = ctx.csvFor('overlap.csv', 'report-overlap.csv', ['language_a', 'language_b', 'shared_neurons', 'overlap_share_of_a'], () =>
     values.map((v) => [v.a, v.b, v.shared, v.overlap]),
@@ -31,7 +32,7 @@ export async function overlapSection(ctx: ReportContext): Promise<SectionOutput 
     darkAbove: 0.55,
     darkBelow: -1,
   });
-  const rows: Cell[][] = langs.map((a, i) => [a, ...langs.map((_, j) => inter[i]![j]!)]);
+  const rows: Cell[][] = langs.map((a) => [a, ...langs.map((b) => inter[idx(a)]![idx(b)]!)]);
   return {
     id: 'overlap',
     title: 'Overlap between languages',

@@ -8,7 +8,7 @@ import { LapeError } from '../../errors.js';
 import type { NeuronMasks } from '../../select/types.js';
 import { figure, table, type Cell } from '../html.js';
 import type { ReportContext, SectionOutput } from '../context.js';
-import { DASHES, LINE_LEGEND, type ChartSpec } from '../charts.js';
+import { LINE_LEGEND, type ChartSpec } from '../charts.js';
 
 /** Distinct language-specific neurons per layer (a neuron of two languages counts once). */
 export function distinctPerLayer(masks: NeuronMasks): number[] {
@@ -85,6 +85,7 @@ export async function sesSection(ctx: ReportContext): Promise<SectionOutput | nu
       if (s.v.length !== layers.length) throw new LapeError(`"dominance.${s.c}" has ${s.v.length} values for ${layers.length} layers`, ctx.folder.path('dominance.json'));
     }
     const values = series.flatMap((s) => layers.map((l, i) => ({ layer: l, target: s.c, dominance: s.v[i]! })));
+    const colors = ctx.colors(langs);
     const file = ctx.csvFor('dominance.csv', 'report-dominance.csv', ['layer', 'target_language', 'dominance'], () => values.map((v) => [v.layer, v.target, v.dominance]));
     csv.push(file);
     const spec = {
@@ -96,8 +97,8 @@ export async function sesSection(ctx: ReportContext): Promise<SectionOutput | nu
       encoding: {
         x: { field: 'layer', type: 'ordinal', title: 'Layer (residual stream after block l)', axis: { labelAngle: 0 } },
         y: { field: 'dominance', type: 'quantitative', title: 'Dominance (mean SES)', scale: { zero: false } },
-        color: { field: 'target', type: 'nominal', title: 'Target language c', sort: langs, legend: LINE_LEGEND },
-        strokeDash: { field: 'target', type: 'nominal', title: 'Target language c', sort: langs, scale: { range: DASHES } },
+        color: { field: 'target', type: 'nominal', title: 'Target language c', sort: langs, legend: LINE_LEGEND, scale: { domain: colors.domain, range: colors.range } },
+        strokeDash: { field: 'target', type: 'nominal', title: 'Target language c', sort: langs, scale: { domain: colors.domain, range: colors.dashes } },
       },
       mark: { type: 'line', strokeWidth: 2, point: { filled: true, size: 36 } },
     } as unknown as ChartSpec;

@@ -26,6 +26,15 @@ const MODEL_LABELS: Record<string, string> = {
 };
 
 const SETTING_LABELS: Record<string, string> = {
+  languages: 'languages',
+  tokensPerLanguage: 'tokens recorded per language',
+  seqLen: 'tokens per chunk',
+  evalChunks: 'evaluation chunks per language',
+  randomSeeds: 'random control sets per language',
+  steerPrompts: 'steering prompts per source language',
+  sweepLang: 'language of the ratio sweep',
+  threads: 'threads',
+  method: 'selection method',
   topRate: 'top-rate (share of neurons selected)',
   filterRate: 'filter-rate (quantile a neuron must exceed)',
   barRatio: 'activation bar ratio',
@@ -35,7 +44,15 @@ const SETTING_LABELS: Record<string, string> = {
   requested: 'neurons requested',
   candidates: 'candidate neurons (above the filter bar)',
   selected: 'neurons selected',
+  seed: 'seed',
+  threshold: 'activation probability threshold',
+  sizesFrom: 'sizes taken from method',
 };
+
+/** A prose label for a settings key: the table above, else camelCase split into words. */
+export function settingLabel(key: string): string {
+  return SETTING_LABELS[key] ?? key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/_/g, ' ').toLowerCase();
+}
 
 function scalarCell(f: Field): Cell {
   const v = f.value;
@@ -80,7 +97,7 @@ export async function summarySection(ctx: ReportContext): Promise<SectionOutput 
   let modelHtml = '';
   const model = run?.get('model');
   if (model?.present) {
-    const rows: Array<[string, Cell]> = model.entries().map(([k, f]) => [MODEL_LABELS[k] ?? k, scalarCell(f)]);
+    const rows: Array<[string, Cell]> = model.entries().map(([k, f]) => [MODEL_LABELS[k] ?? settingLabel(k), scalarCell(f)]);
     modelHtml = `<div><h3>Model</h3>\n${factTable(rows, 'Model facts (lape info)')}</div>`;
   } else if (masks) {
     modelHtml = `<div><h3>Model</h3>\n${factTable([['layers', masks.layers], ['FFN size (neurons per layer)', masks.neurons]], 'Model shape (from the masks)')}</div>`;
@@ -146,15 +163,20 @@ export async function summarySection(ctx: ReportContext): Promise<SectionOutput 
   // Settings: run.json settings, then the masks' knobs and bars.
   const settingRows: Array<[string, Cell]> = [];
   const settings = run?.get('settings');
-  if (settings?.present) for (const [k, f] of settings.entries()) settingRows.push([SETTING_LABELS[k] ?? k, scalarCell(f)]);
+  if (settings?.present) for (const [k, f] of settings.entries()) settingRows.push([settingLabel(k), scalarCell(f)]);
+  const selRows: Array<[string, Cell]> = [];
   if (masks) {
-    settingRows.push(['selection method (masks)', masks.method]);
+    selRows.push(['selection method', masks.method]);
     for (const [k, v] of Object.entries(masks.settings)) {
       if (k.startsWith('tokens.')) continue;
-      settingRows.push([`${SETTING_LABELS[k] ?? k} [masks]`, typeof v === 'boolean' ? (v ? 'yes' : 'no') : v]);
+      const label = settingLabel(k);
+      if (settingRows.some(([l]) => l === label)) continue; // said once
+      selRows.push([label, typeof v === 'boolean' ? (v ? 'yes' : 'no') : v]);
     }
   }
-  const settingsHtml = settingRows.length ? `<div><h3>Settings</h3>\n${factTable(settingRows, 'Settings of the run and of the selection')}</div>` : '';
+  const settingsHtml = settingRows.length || selRows.length
+    ? `<div><h3>Settings</h3>\n${settingRows.length ? factTable(settingRows, 'Settings of the run') : ''}${selRows.length ? factTable(selRows, `Selection (${ctx.masksFile()})`) : ''}</div>`
+    : '';
   if (modelHtml || settingsHtml) parts.unshift(`<div class="cols">${modelHtml}${settingsHtml}</div>`);
 
   // Stages.

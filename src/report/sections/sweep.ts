@@ -7,7 +7,7 @@
 import { figure, table, type Cell } from '../html.js';
 import type { ReportContext, SectionOutput } from '../context.js';
 import type { Field } from '../input.js';
-import { DASHES, LINE_LEGEND, type ChartSpec } from '../charts.js';
+import { LINE_LEGEND, type ChartSpec } from '../charts.js';
 
 interface SweepPoint {
   deactivated: string;
@@ -54,6 +54,7 @@ export async function sweepSection(ctx: ReportContext): Promise<SectionOutput | 
   const parts: string[] = [];
   for (const s of sweeps) {
     const values = s.points.map((p) => ({ ...p, percent: p.ratio * 100 }));
+    const colors = ctx.colors(s.evaluated);
     const spec = {
       title: { text: `Ratio sweep: deactivating ${s.lang} neurons`, subtitle: 'x: share of all FFN neurons selected by LAPE (the deactivated language’s part of them is zeroed)' },
       description: `Line chart of the perplexity change of each language as more ${s.lang} neurons are deactivated${s.random ? ', beside a random control' : ''}.`,
@@ -63,10 +64,10 @@ export async function sweepSection(ctx: ReportContext): Promise<SectionOutput | 
         width: s.random ? 400 : 640,
         height: 300,
         encoding: {
-          x: { field: 'percent', type: 'quantitative', title: 'Selection ratio (% of neurons)' },
+          x: { field: 'percent', type: 'quantitative', title: 'Selection ratio (% of neurons)', axis: { values: [...new Set(s.points.map((p) => p.ratio * 100))], labelExpr: "datum.value + ' %'" } },
           y: { field: 'change', type: 'quantitative', title: 'PPL change (PPL − PPL unmodified)' },
-          color: { field: 'evaluated', type: 'nominal', title: 'Evaluated language', sort: s.evaluated, legend: LINE_LEGEND },
-          strokeDash: { field: 'evaluated', type: 'nominal', title: 'Evaluated language', sort: s.evaluated, scale: { range: DASHES } },
+          color: { field: 'evaluated', type: 'nominal', title: 'Evaluated language', sort: s.evaluated, legend: LINE_LEGEND, scale: { domain: colors.domain, range: colors.range } },
+          strokeDash: { field: 'evaluated', type: 'nominal', title: 'Evaluated language', sort: s.evaluated, scale: { domain: colors.domain, range: colors.dashes } },
         },
         mark: { type: 'line', strokeWidth: 2, point: { filled: true, size: 40 } },
       },
