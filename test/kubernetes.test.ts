@@ -73,7 +73,7 @@ test('the Kubernetes manifests are valid Jobs (kubernetes-models schema) and con
   assert.ok(cmd.includes(`--shard "\${JOB_COMPLETION_INDEX}/${n}"`), cmd);
   assert.ok(cmd.includes(`.\${JOB_COMPLETION_INDEX}-of-${n}.safetensors`), cmd);
   assert.equal(spec.template.spec.restartPolicy, 'Never');
-  assert.deepEqual(spec.podFailurePolicy.rules[0], { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] });
+  assert.deepEqual(spec.podFailurePolicy.rules[0], { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] });
   assert.ok((merge!.spec.template.spec.containers[0].args[0] as string).includes(`n=${n};`));
 });
 
