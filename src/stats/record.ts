@@ -88,6 +88,8 @@ export async function recordLanguage(model: Model, tokenizer: LapeTokenizer, opt
     lape_version: LAPE_VERSION,
     // Only non-default types are named, so statistics recorded before --weights existed keep their identity.
     ...(model.weights === 'stored' ? {} : { weights: model.weights }),
+    // The device changes the numbers in the last bits (another kernel's summation order).
+    ...(model.device === 'cpu' ? {} : { device: model.device }),
   };
   // Identity of the job: a partial or final file from different arguments is never reused.
   const jobKey = createHash('sha256').update(JSON.stringify(meta)).digest('hex').slice(0, 16);
@@ -185,7 +187,7 @@ export async function recordLanguage(model: Model, tokenizer: LapeTokenizer, opt
 }
 
 /** Metadata keys that must agree between shards of one language. */
-const MERGE_KEYS = ['lang', 'model_config_sha256', 'tokenizer_sha256', 'seq_len', 'bos', 'layers', 'neurons', 'weights'] as const;
+const MERGE_KEYS = ['lang', 'model_config_sha256', 'tokenizer_sha256', 'seq_len', 'bos', 'layers', 'neurons', 'weights', 'device'] as const;
 
 /** One recorded piece of a corpus: shard i of n of the chunk stream of the corpus with this sha256. */
 interface Piece {
@@ -323,6 +325,7 @@ export function mergeStats(parts: Array<{ file: string; stats: LangStats }>, war
     ...(ordered.every((p) => p.stats.meta.chunks !== undefined) ? { chunks: String(ordered.reduce((s, p) => s + Number(p.stats.meta.chunks), 0)) } : {}),
     lape_version: LAPE_VERSION,
     ...(m.weights ? { weights: m.weights } : {}),
+    ...(m.device ? { device: m.device } : {}),
   };
   return out;
 }
