@@ -17,6 +17,10 @@ import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 import { checkAgainstReference } from './helpers/reference-checks.js';
 
+// Probed before any test is registered: a test() call after an await that outlives the tests
+// registered so far comes too late ("its parent finished") and fails the run.
+const PROBLEMS = { webgpu: await deviceProblem('webgpu'), cuda: await deviceProblem('cuda') };
+
 const FIXTURES: Array<[string, string]> = [
   ...['llama-gqa', 'mistral-swa', 'qwen2-tied', 'qwen2-bf16-sharded'].map((n): [string, string] => [`test/fixtures/${n}`, `test/fixtures/${n}.ref.safetensors`]),
   ...Object.entries({
@@ -52,7 +56,7 @@ test('--device cuda on a machine without the CUDA provider: a clear error before
 });
 
 for (const device of ['webgpu', 'cuda'] as const) {
-  const problem = await deviceProblem(device);
+  const problem = PROBLEMS[device];
   const required = device === 'webgpu' && process.env.LAPE_REQUIRE_WEBGPU === '1';
   if (problem !== null && required) {
     test(`${device}: an adapter is required here (LAPE_REQUIRE_WEBGPU=1)`, () => assert.fail(`no ${device} device: ${problem}`));
