@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel, type LoadOptions } from '../src/runtime/model.js';
 import { LLAMA2_7B, QWEN25_05B, syntheticCheckpointBytes, writeSyntheticCheckpoint, type SyntheticShape } from './synthetic-checkpoint.js';
 import { flopsPerCycle, measureClockGHz, readCpuInfo } from './peak.js';
-import { recordFlopsPerToken, timed } from './flops.js';
+import { randomIds, recordFlopsPerToken, timed } from './flops.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -117,16 +117,6 @@ function findDts(dir: string): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.isDirectory()) out.push(...findDts(join(dir, e.name)));
     else if (e.name.endsWith('.d.ts')) out.push(join(dir, e.name));
-  }
-  return out;
-}
-
-function randomIds(n: number, vocab: number, seed: number): number[] {
-  let s = seed | 0 || 1;
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    out[i] = (s >>> 0) % vocab;
   }
   return out;
 }

@@ -54,3 +54,14 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; fore
   }
   return { ms, foreign, value };
 }
+
+/** Seeded xorshift token ids in [0, vocab): the benchmarks' inputs. */
+export function randomIds(n: number, vocab: number, seed: number): number[] {
+  let s = seed | 0 || 1;
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    out[i] = (s >>> 0) % vocab;
+  }
+  return out;
+}

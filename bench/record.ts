@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel } from '../src/runtime/model.js';
 import { QWEN25_05B, writeSyntheticCheckpoint } from './synthetic-checkpoint.js';
 import { flopsPerCycle, measureClockGHz, measureSgemm, readCpuInfo } from './peak.js';
-import { recordFlopsPerToken, timed } from './flops.js';
+import { randomIds, recordFlopsPerToken, timed } from './flops.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,16 +72,6 @@ async function peakOnly(spec: string, threads: number): Promise<void> {
     foreign.push(x.foreign);
   }
   console.log(`PEAK ${JSON.stringify({ gflops, foreign })}`);
-}
-
-function randomIds(n: number, vocab: number, seed: number): number[] {
-  let s = seed | 0 || 1;
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    out[i] = (s >>> 0) % vocab;
-  }
-  return out;
 }
 
 async function main(): Promise<void> {
