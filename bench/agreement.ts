@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/runtime/model.js';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.js';
-import { recordLanguage } from '../src/stats/record.js';
+import { recordLanguage } from '../src/recording/record-language.js';
 import { lapeSelection } from '../src/select/lape.js';
 import { pplMatrix } from '../src/experiments/deactivation.js';
 import { evalSpecsFromDir, loadEvalSets } from '../src/experiments/ppl-eval-sets.js';

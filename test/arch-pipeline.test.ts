@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { loadModel } from '../src/runtime/model.js';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.js';
-import { recordLanguage } from '../src/stats/record.js';
+import { recordLanguage } from '../src/recording/record-language.js';
 import { lapeSelection } from '../src/select/lape.js';
 import { pplMatrix } from '../src/experiments/deactivation.js';
 import { loadEvalSets, evalSpecsFromDir } from '../src/experiments/ppl-eval-sets.js';

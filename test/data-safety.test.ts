@@ -15,7 +15,7 @@ import { LapeError } from '../src/errors.js';
 import { openCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { readLines, readTextFile, MAX_LINE_CHARS } from '../src/corpus/text-files.js';
 import { loadStats, saveStats } from '../src/stats/stats-file.js';
-import { mergeStats, shardsOverlap } from '../src/stats/record.js';
+import { mergeStats, shardsOverlap } from '../src/stats/merge.js';
 import { saveMasks } from '../src/select/masks-io.js';
 import { importTangMasksFromBytes } from '../src/select/tang-import.js';
 import { ZipArchive } from '../src/select/zip.js';

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadStats, saveStats } from '../src/stats/stats-file.js';
-import { recordLanguage } from '../src/stats/record.js';
+import { recordLanguage } from '../src/recording/record-language.js';
 import { loadModel } from '../src/runtime/model.js';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.js';
 import { collectChunks } from '../src/corpus/chunks.js';

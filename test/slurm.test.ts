@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadStats } from '../src/stats/stats-file.js';
-import { recordLanguage } from '../src/stats/record.js';
+import { recordLanguage } from '../src/recording/record-language.js';
 import { loadModel } from '../src/runtime/model.js';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.js';
 import { repoPath } from './helpers/paths.js';

@@ -42,7 +42,7 @@ import { loadModel } from '../src/runtime/model.js';
 import { selectLape } from '../src/select/lape.js';
 import { selectRandom } from '../src/select/rs.js';
 import type { NeuronMasks } from '../src/select/types.js';
-import { recordLanguage } from '../src/stats/record.js';
+import { recordLanguage } from '../src/recording/record-language.js';
 import type { LangStats } from '../src/stats/types.js';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.js';
 import { repoPath } from './helpers/paths.js';

@@ -1,29 +1,73 @@
 /**
  * LangStats on disk: safetensors with F64 [layers, neurons] tensors count, sum, sum_sq and
- * provenance in the metadata (see docs/outputs.md).
+ * provenance in the metadata (see docs/outputs.md); statistics recorded with blocks also hold
+ * block_count I32 [blocks, layers, neurons], block_sum F64 [blocks, layers, neurons] and
+ * block_chunks I32 [blocks], with metadata blocks_max (blocks.ts).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LapeError } from '../errors.js';
 import { readSafetensorsHeader, readTensorF64, writeSafetensors } from '../checkpoint/safetensors.js';
 import type { LangStats } from './types.js';
+import { blockCountsInt32, checkBlocks, stackBlocks, unstackBlocks, type StatsBlocks } from './blocks.js';
+import type { SafetensorsHeader, TensorToWrite } from '../checkpoint/safetensors.js';
 
 export const STATS_FORMAT = 'lape-stats';
 
 export function saveStats(path: string, s: LangStats): void {
   const shape = [s.layers, s.neurons];
+  const meta: Record<string, string> = { ...s.meta, format: STATS_FORMAT, lang: s.lang, tokens: String(s.tokens), layers: String(s.layers), neurons: String(s.neurons) };
+  if (s.blocks) meta.blocks_max = String(s.blocks.max);
+  else delete meta.blocks_max;
   writeSafetensors(
     path,
     {
       count: { dtype: 'F64', shape, data: s.count },
       sum: { dtype: 'F64', shape, data: s.sum },
       sum_sq: { dtype: 'F64', shape, data: s.sumSq },
+      ...(s.blocks ? blockTensors(s.blocks, shape) : {}),
     },
-    { ...s.meta, format: STATS_FORMAT, lang: s.lang, tokens: String(s.tokens), layers: String(s.layers), neurons: String(s.neurons) },
+    meta,
   );
 }
 
-export function loadStats(path: string): LangStats {
+/** The block tensors of a statistics or resume file. */
+export function blockTensors(b: StatsBlocks, shape: number[]): Record<string, TensorToWrite> {
+  const bshape = [b.chunks.length, ...shape];
+  return {
+    block_count: { dtype: 'I32', shape: bshape, data: blockCountsInt32(b) },
+    block_sum: { dtype: 'F64', shape: bshape, data: stackBlocks(b.sum) },
+    block_chunks: { dtype: 'I32', shape: [b.chunks.length], data: Int32Array.from(b.chunks) },
+  };
+}
+
+/** The block tensors of a file (undefined when it has none); shapes checked against layers × neurons. */
+export function readBlockTensors(h: SafetensorsHeader, layers: number, neurons: number, max: number): StatsBlocks | undefined {
+  const chunksInfo = h.tensors.get('block_chunks');
+  if (!chunksInfo) return undefined;
+  const nb = chunksInfo.shape[0] ?? 0;
+  for (const [name, dtype] of [['block_count', 'I32'], ['block_sum', 'F64']] as const) {
+    const t = h.tensors.get(name);
+    if (!t || t.dtype !== dtype || t.shape.length !== 3 || t.shape[0] !== nb || t.shape[1] !== layers || t.shape[2] !== neurons) {
+      throw new LapeError(`tensor "${name}" must be ${dtype} [${nb}, ${layers}, ${neurons}]${t ? `, is ${t.dtype} [${t.shape.join(', ')}]` : ', is missing'}`, h.path);
+    }
+  }
+  if (chunksInfo.dtype !== 'I32' || chunksInfo.shape.length !== 1 || nb < 1) throw new LapeError('tensor "block_chunks" must be I32 [blocks] with at least one block', h.path);
+  if (!(Number.isInteger(max) && max >= 4)) throw new LapeError(`statistics metadata blocks_max ${max} is not an even number ≥ 4`, h.path);
+  return {
+    max,
+    chunks: Array.from(readTensorF64(h, 'block_chunks')),
+    count: unstackBlocks(readTensorF64(h, 'block_count'), nb),
+    sum: unstackBlocks(readTensorF64(h, 'block_sum'), nb),
+  };
+}
+
+export interface LoadStatsOptions {
+  /** Also load and check the blocks (lape stability, merge); default false (the totals only). */
+  blocks?: boolean;
+}
+
+export function loadStats(path: string, opts: LoadStatsOptions = {}): LangStats {
   const h = readSafetensorsHeader(path);
   const m = h.metadata;
   if (m.format !== STATS_FORMAT) {
@@ -47,6 +91,15 @@ export function loadStats(path: string): LangStats {
   };
   const s: LangStats = { lang: m.lang, layers, neurons, tokens, count: get('count'), sum: get('sum'), sumSq: get('sum_sq'), meta: m };
   checkStatsValues(s, path);
+  if (opts.blocks) {
+    const blocks = readBlockTensors(h, layers, neurons, Number(m.blocks_max));
+    if (blocks) {
+      const seqLen = Number(m.seq_len);
+      if (!(Number.isInteger(seqLen) && seqLen > 0)) throw new LapeError('statistics with blocks need a valid seq_len in the metadata', path);
+      checkBlocks(blocks, { count: s.count, tokens, seqLen }, path);
+      s.blocks = blocks;
+    }
+  }
   return s;
 }
 
@@ -92,12 +145,12 @@ export function expandStatsPaths(paths: string[]): string[] {
 }
 
 /** Loads statistics, one per language; refuses empty files and duplicate languages. */
-export function loadStatsSet(paths: string[]): LangStats[] {
+export function loadStatsSet(paths: string[], opts: LoadStatsOptions = {}): LangStats[] {
   const files = expandStatsPaths(paths);
   const seen = new Map<string, string>();
   const out: LangStats[] = [];
   for (const f of files) {
-    const s = loadStats(f);
+    const s = loadStats(f, opts);
     if (s.tokens === 0) throw new LapeError(`statistics for "${s.lang}" hold zero tokens (empty)`, f);
     const prev = seen.get(s.lang);
     if (prev) throw new LapeError(`language "${s.lang}" appears twice (also in ${prev}); merge shards first with lape merge`, f);

@@ -1,3 +1,5 @@
+import type { StatsBlocks } from './blocks.js';
+
 /**
  * Activation statistics of one language over the FFN neurons of a model.
  * Arrays are row-major [layer][neuron], length layers * neurons. Float64 so that sums over
@@ -17,4 +19,6 @@ export interface LangStats {
   sumSq: Float64Array;
   /** Provenance (model config hash, tokenizer hash, corpus sha256, seq len, lape version, ...). */
   meta: Record<string, string>;
+  /** The same statistics per block of chunks (blocks.ts), when recorded with blocks and loaded with them. */
+  blocks?: StatsBlocks;
 }

@@ -1,5 +1,5 @@
 import { loadStats, saveStats } from '../../stats/stats-file.js';
-import { mergeStats } from '../../stats/record.js';
+import { mergeStats } from '../../stats/merge.js';
 import type { Command } from '../command.js';
 import { FORCE, outFile } from '../groups/output.js';
 import { group } from '../options/option.js';
@@ -16,7 +16,7 @@ export const mergeCommand: Command = {
   async run(ctx) {
     const out = ctx.get(MERGED);
     const merged = mergeStats(
-      ctx.positionals.map((file) => ({ file, stats: loadStats(file) })),
+      ctx.positionals.map((file) => ({ file, stats: loadStats(file, { blocks: true }) })),
       (m) => void (ctx.quiet || process.stderr.write(`warning: ${m}\n`)),
     );
     saveStats(out, merged);

@@ -1,11 +1,13 @@
 import { loadTokenizer } from '../../tokenizer/tokenizer.js';
-import { checkLangCode, recordLanguage } from '../../stats/record.js';
+import { recordLanguage } from '../../recording/record-language.js';
+import { checkLangCode } from '../../stats/lang-code.js';
+import { checkMaxBlocks } from '../../stats/blocks.js';
 import { checkCorpusFile } from '../../corpus/text-files.js';
 import { checkCorpusLanguage } from '../../langid/corpus-language.js';
 import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { SEQ_LEN, seqLenFor } from '../groups/common.js';
-import { RECORD_BATCH, RECORD_BOS, TOKENS } from '../groups/recording.js';
+import { BLOCKS, RECORD_BATCH, RECORD_BOS, TOKENS } from '../groups/recording.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
 import { FORCE, outFile } from '../groups/output.js';
 import { OptionValueError, group, opt } from '../options/option.js';
@@ -32,11 +34,14 @@ export const recordCommand: Command = {
   name: 'record',
   summary: 'Record per-neuron activation statistics of one language (count(act>0), sum, sum²)',
   options: [
-    group('Recording', LANG, CORPUS, TOKENS, SEQ_LEN, RECORD_BATCH, SHARD, RECORD_BOS, STRICT_LANG),
+    group('Recording', LANG, CORPUS, TOKENS, SEQ_LEN, RECORD_BATCH, SHARD, RECORD_BOS, BLOCKS, STRICT_LANG),
     MODEL_GROUP,
     group('Output', STATS_OUT, FORCE),
   ],
-  notes: ['Interrupted runs resume: run the same command again (state in FILE.partial).'],
+  notes: [
+    'Interrupted runs resume: run the same command again (state in FILE.partial).',
+    'Blocks (default 64) let lape stability re-aggregate any budget without another forward pass; --blocks 0 writes the totals only.',
+  ],
   examples: [
     'lape record --model models/tiny-multilingual --lang fr --corpus data/corpus/fr.train.txt --seq-len 256 --out out/stats/fr.safetensors',
     'lape record --model ~/models/Llama-2-7b-hf --lang zh --corpus zh.txt --tokens 100000000 --shard 0/4 --out zh.0.safetensors',
@@ -49,6 +54,7 @@ export const recordCommand: Command = {
     const maxTokens = ctx.get(TOKENS);
     const shard = ctx.get(SHARD);
     checkLangCode(lang);
+    checkMaxBlocks(ctx.get(BLOCKS));
     for (const f of files) checkCorpusFile(f);
     await checkCorpusLanguage(files, lang, ctx.get(STRICT_LANG), (m) => void (ctx.quiet || process.stderr.write(`warning: ${m}\n`)));
     return withModel(ctx, async (model) => {
@@ -59,7 +65,7 @@ export const recordCommand: Command = {
       const progress = new Progress({ label: `record ${lang}`, total: maxTokens === undefined ? undefined : Math.floor(maxTokens / seqLen / (shard?.count ?? 1)) * seqLen, unit: 'tokens', quiet: ctx.quiet });
       let started = false;
       const r = await recordLanguage(model, tokenizer, {
-        lang, files, seqLen, maxTokens, batchSize, shard, bos: ctx.get(RECORD_BOS), out,
+        lang, files, seqLen, maxTokens, batchSize, shard, bos: ctx.get(RECORD_BOS), out, maxBlocks: ctx.get(BLOCKS),
         onProgress: (done) => {
           if (started) progress.update(done);
           else progress.resumeFrom(done);

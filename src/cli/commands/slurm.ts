@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LapeError, usageError } from '../../errors.js';
-import { checkLangCode } from '../../stats/record.js';
+import { checkLangCode } from '../../stats/lang-code.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import type { Command } from '../command.js';
 import { LANGS, SEQ_LEN } from '../groups/common.js';
