@@ -10,6 +10,8 @@ export interface ProgressOptions {
   /** Seconds between plain lines when stderr is not a TTY. */
   plainEverySeconds?: number;
   stream?: NodeJS.WriteStream;
+  /** Appended to each line (e.g. per-language rates of a recording of several languages). */
+  detail?: () => string;
 }
 
 /** No progress display before this much time has passed. */
@@ -66,6 +68,8 @@ export class Progress {
     if (showRate) parts.push(`${rate.toFixed(rate < 10 ? 2 : 0)} ${unit}/s`);
     if (total && showRate && rate > 0 && this.done < total) parts.push(`ETA ${formatSeconds((total - this.done) / rate)}`);
     else parts.push(`${formatSeconds(secs)} elapsed`);
+    const detail = this.opts.detail?.();
+    if (detail) parts.push(detail);
     return parts.join('  ');
   }
 

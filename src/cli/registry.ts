@@ -7,6 +7,8 @@ import { layersCommand, overlapCommand } from './commands/layers.js';
 import { mergeCommand } from './commands/merge.js';
 import { pplCommand } from './commands/ppl.js';
 import { recordCommand } from './commands/record.js';
+import { recordLangsCommand } from './commands/record-langs.js';
+import { stabilityCommand } from './commands/stability.js';
 import { reportCommand } from './commands/report.js';
 import { sweepCommand } from './commands/sweep.js';
 import { generateCommand } from './commands/generate.js';
@@ -20,9 +22,11 @@ export const COMMANDS: Command[] = [
   demoCommand,
   infoCommand,
   recordCommand,
+  recordLangsCommand,
   mergeCommand,
   slurmCommand,
   identifyCommand,
+  stabilityCommand,
   importTangCommand,
   layersCommand,
   overlapCommand,

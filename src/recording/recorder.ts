@@ -135,7 +135,7 @@ export class LanguageRecorder {
   }
 
   get tokens(): number {
-    return this.acc.chunks * this.opts.seqLen;
+    return this.complete ? this.complete.tokens : this.acc.chunks * this.opts.seqLen;
   }
 
   /** Records until `target` chunks of this shard are done (at a batch boundary) or the corpus ends. */
@@ -179,8 +179,8 @@ export class LanguageRecorder {
     this.acc.savePartial(this.partialPath, this.shape, { job: this.meta.job! });
   }
 
-  /** The statistics so far (blocks included). */
-  stats(): LangStats {
+  /** The statistics so far (blocks included); `extraMeta` goes into the metadata (not the job identity). */
+  stats(extraMeta: Record<string, string> = {}): LangStats {
     if (this.complete) return this.complete;
     const blocks = this.acc.blockSet();
     return {
@@ -191,21 +191,32 @@ export class LanguageRecorder {
       count: this.acc.count,
       sum: this.acc.sum,
       sumSq: this.acc.sumSq,
-      meta: { ...this.meta, chunks: String(this.acc.chunks) },
+      meta: { ...this.meta, chunks: String(this.acc.chunks), ...extraMeta },
       ...(blocks ? { blocks } : {}),
     };
   }
 
-  /** Writes the final file (after the last batch) and removes the resume state. */
-  finish(): LangStats {
+  /** The final statistics (after the last batch); refuses an empty recording. */
+  final(extraMeta: Record<string, string> = {}): LangStats {
     if (this.complete) return this.complete;
-    if (this.batch.length > 0) throw new Error('finish() with a batch pending');
+    if (this.batch.length > 0) throw new Error('final statistics with a batch pending');
     if (this.acc.chunks === 0) {
       throw new LapeError(`corpus too short for one chunk of ${this.opts.seqLen} tokens in shard ${this.meta.shard}`, this.opts.files.join(', '));
     }
-    const s = this.stats();
-    saveStats(this.opts.out, s);
+    return this.stats(extraMeta);
+  }
+
+  /** Removes the resume state (after the final file is written). */
+  removePartial(): void {
     rmSync(this.partialPath, { force: true });
+  }
+
+  /** Writes the final file and removes the resume state. */
+  finish(): LangStats {
+    if (this.complete) return this.complete;
+    const s = this.final();
+    saveStats(this.opts.out, s);
+    this.removePartial();
     return s;
   }
 }
@@ -214,7 +225,7 @@ export class LanguageRecorder {
 function completeFile(out: string, job: string): LangStats | null {
   if (!existsSync(out)) return null;
   try {
-    const prev = loadStats(out);
+    const prev = loadStats(out, { blocks: true });
     return prev.meta.job === job ? prev : null;
   } catch {
     return null; // not a matching stats file: recompute and replace it

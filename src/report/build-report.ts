@@ -19,6 +19,7 @@ import { sesSection } from './sections/ses.js';
 import { steeringSection } from './sections/steering.js';
 import { summarySection } from './sections/summary.js';
 import { sweepSection } from './sections/sweep.js';
+import { stabilitySection } from './sections/stability.js';
 
 export const REPORT_FILE = 'report.html';
 
@@ -34,6 +35,7 @@ export const SECTIONS: ReadonlyArray<{ id: string; build: (ctx: ReportContext) =
   { id: 'ses', build: sesSection },
   { id: 'steering', build: steeringSection },
   { id: 'lape', build: lapeHistSection },
+  { id: 'stability', build: stabilitySection },
 ];
 
 export interface ReportResult {

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readSafetensorsHeader, readTensorF64, writeSafetensors } from '../checkpoint/safetensors.js';
-import { BlockAccumulator, blocksForPrefix, sumBlocks, type StatsBlocks } from './blocks.js';
+import { BlockAccumulator, type StatsBlocks } from './blocks.js';
 import { blockTensors, readBlockTensors } from './stats-file.js';
 
 export interface BatchStats {
@@ -44,14 +44,6 @@ export class StatsAccumulator {
   /** All blocks so far (the open one last), or undefined without blocks. */
   blockSet(): StatsBlocks | undefined {
     return this.blocks?.snapshot().blocks;
-  }
-
-  /** Counts of the first `chunks` chunks, from the blocks (exact; throws when no block boundary is there). */
-  prefixCounts(chunks: number): Float64Array {
-    if (chunks === this.chunks) return this.count;
-    const b = this.blockSet();
-    if (!b) throw new Error('prefix counts need blocks');
-    return sumBlocks(b, Array.from({ length: blocksForPrefix(b, chunks) }, (_, i) => i)).count;
   }
 
   /** Writes the resume state: totals, chunks done, blocks (with the open block and the block length). */

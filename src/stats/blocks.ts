@@ -15,6 +15,7 @@
  * from them in the last bits.
  */
 import { LapeError } from '../errors.js';
+import type { LangStats } from './types.js';
 
 export const DEFAULT_MAX_BLOCKS = 64;
 /** Block counts are stored as int32. */
@@ -212,4 +213,17 @@ export function stackBlocks(arrays: readonly Float64Array[]): Float64Array {
 export function unstackBlocks(flat: Float64Array, blocks: number): Float64Array[] {
   const n = flat.length / blocks;
   return Array.from({ length: blocks }, (_, i) => flat.subarray(i * n, (i + 1) * n));
+}
+
+/**
+ * The statistics of the first `chunks` chunks of a recording, from its blocks (counts exact, as a
+ * recording of that length would have them; sums added per block); the totals when `chunks` is
+ * all of it. Throws when no block boundary falls there.
+ */
+export function statsAtChunks(s: LangStats, chunks: number): LangStats {
+  const seqLen = Number(s.meta.seq_len);
+  if (chunks * seqLen === s.tokens) return s;
+  if (!s.blocks) throw new LapeError(`statistics of "${s.lang}" have no blocks to take the first ${chunks} chunks from`);
+  const sum = sumBlocks(s.blocks, Array.from({ length: blocksForPrefix(s.blocks, chunks) }, (_, i) => i));
+  return { lang: s.lang, layers: s.layers, neurons: s.neurons, tokens: chunks * seqLen, count: sum.count, sum: sum.sum, sumSq: new Float64Array(0), meta: s.meta };
 }

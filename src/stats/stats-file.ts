@@ -7,7 +7,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LapeError } from '../errors.js';
-import { readSafetensorsHeader, readTensorF64, writeSafetensors } from '../checkpoint/safetensors.js';
+import { encodeSafetensors, readSafetensorsHeader, readTensorF64 } from '../checkpoint/safetensors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { LangStats } from './types.js';
 import { blockCountsInt32, checkBlocks, stackBlocks, unstackBlocks, type StatsBlocks } from './blocks.js';
 import type { SafetensorsHeader, TensorToWrite } from '../checkpoint/safetensors.js';
@@ -15,12 +16,16 @@ import type { SafetensorsHeader, TensorToWrite } from '../checkpoint/safetensors
 export const STATS_FORMAT = 'lape-stats';
 
 export function saveStats(path: string, s: LangStats): void {
+  writeFileAtomic(path, encodeStats(s));
+}
+
+/** The bytes of a statistics file (to write several as one set, util/atomic-write.ts). */
+export function encodeStats(s: LangStats): Buffer {
   const shape = [s.layers, s.neurons];
   const meta: Record<string, string> = { ...s.meta, format: STATS_FORMAT, lang: s.lang, tokens: String(s.tokens), layers: String(s.layers), neurons: String(s.neurons) };
   if (s.blocks) meta.blocks_max = String(s.blocks.max);
   else delete meta.blocks_max;
-  writeSafetensors(
-    path,
+  return encodeSafetensors(
     {
       count: { dtype: 'F64', shape, data: s.count },
       sum: { dtype: 'F64', shape, data: s.sum },

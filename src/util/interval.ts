@@ -33,3 +33,18 @@ export function predictionInterval95(xs: readonly number[]): Interval | null {
   const half = t975(n - 1) * sd * Math.sqrt(1 + 1 / n);
   return { mean, sd, lo: mean - half, hi: mean + half };
 }
+
+/**
+ * Mean and the 2.5 % / 97.5 % percentiles of `xs` (linear interpolation between order statistics,
+ * numpy's default): the bootstrap percentile interval. Needs at least one value.
+ */
+export function percentileInterval95(xs: readonly number[]): { mean: number; lo: number; hi: number } {
+  if (xs.length === 0) throw new RangeError('no values');
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number): number => {
+    const pos = p * (s.length - 1);
+    const i = Math.floor(pos);
+    return i + 1 < s.length ? s[i]! + (s[i + 1]! - s[i]!) * (pos - i) : s[i]!;
+  };
+  return { mean: xs.reduce((a, b) => a + b, 0) / xs.length, lo: q(0.025), hi: q(0.975) };
+}

@@ -2,8 +2,7 @@
 import { LapeError, usageError } from '../../errors.js';
 import { loadStatsSet } from '../../stats/stats-file.js';
 import { lapeSelection } from '../../select/lape.js';
-import { selectLap } from '../../select/lap.js';
-import { selectLave } from '../../select/lave.js';
+import { selectWithMethod } from '../../select/methods.js';
 import { selectRandom } from '../../select/rs.js';
 import { selectPv } from '../../select/pv.js';
 import { languageTotals } from '../../select/masks.js';
@@ -13,7 +12,7 @@ import type { NeuronMasks } from '../../select/types.js';
 import type { Command } from '../command.js';
 import { SEED, STATS } from '../groups/common.js';
 import { FORCE, NO_REPORT, masksOut, writeMasksResult } from '../groups/output.js';
-import { BAR_RATIO, FILTER_RATE, TOP_RATE } from '../groups/selection.js';
+import { BAR_RATIO, FILTER_RATE, LAP_THRESHOLD, TOP_RATE } from '../groups/selection.js';
 import { OptionValueError, group, opt, variant } from '../options/option.js';
 
 const METHODS = ['lape', 'lap', 'lave', 'rs', 'pv'] as const;
@@ -27,7 +26,7 @@ const ID_STATS = variant(STATS, { appliesWhen: { option: 'method', values: ['lap
 const ID_TOP_RATE = variant(TOP_RATE, { appliesWhen: { option: 'method', values: ENTROPY_METHODS } });
 const ID_FILTER_RATE = variant(FILTER_RATE, { appliesWhen: { option: 'method', values: ENTROPY_METHODS } });
 const ID_BAR_RATIO = variant(BAR_RATIO, { appliesWhen: { option: 'method', values: ENTROPY_METHODS } });
-const THRESHOLD = opt.float('threshold', { default: 0.95, help: 'absolute activation probability a language needs', param: 'threshold', appliesWhen: { option: 'method', values: ['lap'] } });
+const THRESHOLD = variant(LAP_THRESHOLD, { appliesWhen: { option: 'method', values: ['lap'] } });
 const RS_SEED = variant(SEED, { help: 'seed of the random selection', appliesWhen: { option: 'method', values: ['rs'] } });
 const BASE = opt.path('base', { metavar: 'DIR', io: { role: 'model' }, help: 'base checkpoint', appliesWhen: { option: 'method', values: ['pv'] } });
 const TUNED = opt.list('tuned', {
@@ -74,10 +73,8 @@ export const identifyCommand: Command = {
       if (files.length === 0) throw usageError('--stats is required');
       const stats = loadStatsSet(files);
       if (stats.length < 2) throw new LapeError(`neuron selection needs statistics of at least two languages, got ${stats.length}`, files.join(', '));
-      if (method === 'lape') masks = lapeSelection(stats, opts).result;
-      else if (method === 'lave') masks = selectLave(stats, opts);
-      else if (method === 'lap') masks = selectLap(stats, { threshold: ctx.get(THRESHOLD) });
-      else masks = selectRandom(lapeSelection(stats, opts).result, { seed: ctx.get(RS_SEED) });
+      if (method === 'rs') masks = selectRandom(lapeSelection(stats, opts).result, { seed: ctx.get(RS_SEED) });
+      else masks = selectWithMethod(method, stats, { ...opts, threshold: ctx.get(THRESHOLD) });
     }
     const totals = languageTotals(masks);
     ctx.log(`${method}: ${masks.languages.map((l, k) => `${l} ${totals[k]}`).join(', ')} neurons`);

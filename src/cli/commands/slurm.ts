@@ -27,7 +27,7 @@ import { LANGS, SEQ_LEN } from '../groups/common.js';
 import { MODEL_DIR, MODEL_GROUP, THREADS, forwardArgs } from '../groups/model.js';
 import { FORCE, outDir } from '../groups/output.js';
 import { group, opt, requiredOption, variant } from '../options/option.js';
-import { RECORD_BATCH, RECORD_BOS, TOKENS } from '../groups/recording.js';
+import { BLOCKS, CORPUS_DIR, RECORD_BATCH, RECORD_BOS, SPLIT, TOKENS, corpusFileFor } from '../groups/recording.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 
@@ -37,8 +37,6 @@ export function shq(a: string): string {
 }
 
 const SLURM_LANGS = variant(requiredOption(LANGS), { help: 'languages: one job array (and one merge job) each' });
-const CORPUS_DIR = opt.path('corpus-dir', { metavar: 'DIR', required: true, io: { role: 'in', reads: ['.txt', '.gz'] }, help: 'corpus folder with LANG.SPLIT.txt (or .txt.gz) per language' });
-const SPLIT = opt.string('split', { metavar: 'NAME', default: 'train', help: 'the SPLIT of the corpus file names' });
 const SHARDS = opt.int('shards', { required: true, help: 'shards per language = tasks per job array (lape record --shard i/n)' });
 const SLURM_TOKENS = variant(TOKENS, { help: 'tokens per language (before sharding): each shard records about N/shards' });
 const SLURM_THREADS = variant(THREADS, { help: 'ONNX Runtime threads per task', defaultText: 'the task\'s CPUs (SLURM_CPUS_PER_TASK)' });
@@ -97,7 +95,7 @@ export const slurmCommand: Command = {
   name: 'slurm',
   summary: 'Write (and with --submit, submit) Slurm job arrays that record every language in shards, and their merge jobs',
   options: [
-    group('Recording', SLURM_LANGS, CORPUS_DIR, SPLIT, SLURM_TOKENS, SEQ_LEN, RECORD_BATCH, RECORD_BOS, SHARDS),
+    group('Recording', SLURM_LANGS, CORPUS_DIR, SPLIT, SLURM_TOKENS, SEQ_LEN, RECORD_BATCH, RECORD_BOS, BLOCKS, SHARDS),
     group('Model', MODEL_DIR, SLURM_THREADS, ...MODEL_GROUP.options.filter((o) => o.name !== MODEL_DIR.name && o.name !== THREADS.name)),
     group('Slurm', PARTITION, ACCOUNT, TIME, MERGE_TIME, CPUS, MEM, MAX_RUNNING, SBATCH_OPTION, LAPE_CMD, SUBMIT),
     group('Output', SLURM_OUT, FORCE),
@@ -124,12 +122,7 @@ export const slurmCommand: Command = {
     if (!existsSync(model)) throw new LapeError('no such checkpoint folder or file', model);
     const corpusDir = resolve(ctx.get(CORPUS_DIR));
     const split = ctx.get(SPLIT);
-    const corpus = new Map<string, string>();
-    for (const l of langs) {
-      const f = [`${l}.${split}.txt`, `${l}.${split}.txt.gz`].map((n) => join(corpusDir, n)).find((p) => existsSync(p));
-      if (!f) throw new LapeError(`no ${split} text for language "${l}" (${l}.${split}.txt or .txt.gz)`, corpusDir);
-      corpus.set(l, f);
-    }
+    const corpus = new Map(langs.map((l) => [l, corpusFileFor(corpusDir, l, split)]));
     const tokens = ctx.get(SLURM_TOKENS);
     const seqLen = ctx.get(SEQ_LEN);
     if (tokens !== undefined && seqLen !== undefined && Math.floor(tokens / seqLen) < shards) {
@@ -142,7 +135,7 @@ export const slurmCommand: Command = {
     const recordArgs = [
       ...(tokens === undefined ? [] : ['--tokens', String(tokens)]),
       ...(seqLen === undefined ? [] : ['--seq-len', String(seqLen)]),
-      ...forwardArgs(ctx, [RECORD_BATCH, RECORD_BOS]),
+      ...forwardArgs(ctx, [RECORD_BATCH, RECORD_BOS, BLOCKS]),
     ];
 
     const dirs = { slurm: join(out, 'slurm'), logs: join(out, 'logs'), shards: join(out, 'shards'), stats: join(out, 'stats') };

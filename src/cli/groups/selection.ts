@@ -9,3 +9,5 @@ export const BAR_RATIO = opt.float('bar-ratio', {
   help: 'quantile a language must exceed to own a selected neuron (LAPE activation_bar_ratio)',
   param: 'barRatio',
 });
+export const LAP_THRESHOLD = opt.float('threshold', { default: 0.95, help: 'absolute activation probability a language needs', param: 'threshold' });
+export const RESAMPLES = opt.int('resamples', { min: 2, default: 20, help: 'bootstrap resamples of blocks per budget' });
