@@ -49,7 +49,9 @@ const en = join(corpus, 'en.train.txt');
 const FIXTURES: Record<string, string[]> = {
   demo: ['--model', model, '--corpus-dir', corpus, '--langs', 'en,fr'],
   record: ['--model', model, '--lang', 'en', '--corpus', en],
+  'record-langs': ['--model', model, '--langs', 'en,fr', '--corpus-dir', corpus],
   merge: [join(stats, 'en.safetensors')],
+  stability: ['--stats', stats],
   identify: ['--stats', stats],
   'import-tang': [pth],
   layers: [masks],

@@ -38,6 +38,34 @@ test('the same record command twice gives bit-identical files', () => {
   assert.ok(s.count.some((c) => c > 0));
 });
 
+test('blocks: totals equal an unblocked recording bit for bit; record-langs writes lape record\'s files; --until-stable stops and reruns as a no-op', () => {
+  const dir = tempDir();
+  const args = [...base, '--tokens', '8192'];
+  assert.equal(runCli([...args, '--out', join(dir, 'blocked.safetensors')]).code, 0);
+  assert.equal(runCli([...args, '--blocks', '0', '--out', join(dir, 'plain.safetensors')]).code, 0);
+  const blocked = loadStats(join(dir, 'blocked.safetensors'), { blocks: true });
+  const plain = loadStats(join(dir, 'plain.safetensors'), { blocks: true });
+  assert.equal(plain.blocks, undefined);
+  assert.equal(plain.meta.blocks_max, undefined, 'without blocks the metadata is what lape wrote before blocks');
+  for (const k of ['count', 'sum', 'sumSq'] as const) assert.ok(Buffer.from(blocked[k].buffer).equals(Buffer.from(plain[k].buffer)), `${k} bit for bit`);
+  assert.equal(blocked.blocks!.chunks.length, 32, '128 chunks in batches of 4: one block per batch');
+
+  // Several languages round-robin: each file is lape record's (same batches, same job).
+  const rr = ['record-langs', '--model', MODEL, '--langs', 'fr,en', '--corpus-dir', repoPath('data/corpus'), '--seq-len', '64', '--batch-size', '4', '--threads', '1', '--quiet'];
+  const r = runCli([...rr, '--tokens', '8192', '--out', join(dir, 'rr')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(readFileSync(join(dir, 'rr', 'fr.safetensors')).equals(readFileSync(join(dir, 'blocked.safetensors'))), 'record-langs fr = record fr');
+
+  const stop = [...rr, '--tokens', '65536', '--until-stable', '0.8', '--top-rate', '0.05', '--out', join(dir, 'stop')];
+  const s = runCli(stop.filter((a) => a !== '--quiet'));
+  assert.equal(s.code, 0, s.stderr);
+  assert.match(s.stdout, /Jaccard with the selection at \d+ = /);
+  assert.match(s.stdout, /stable at \d+ tokens per language|not stable/);
+  const fr = loadStats(join(dir, 'stop', 'fr.safetensors'));
+  assert.equal(fr.tokens, loadStats(join(dir, 'stop', 'en.safetensors')).tokens, 'both languages end at the same budget');
+  assert.match(runCli(stop).stdout, /already complete/);
+});
+
 test('a run killed with SIGKILL resumes to a byte-identical file', async () => {
   const dir = tempDir();
   const full = join(dir, 'full.safetensors');
@@ -59,6 +87,9 @@ test('a run killed with SIGKILL resumes to a byte-identical file', async () => {
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /resumed after \d+ chunks/);
   assert.ok(readFileSync(out).equals(readFileSync(full)), 'resumed file is byte-identical');
+  // Blocks included: 1875 chunks in batches of 4 went through several pair merges.
+  const blocks = loadStats(out, { blocks: true }).blocks!;
+  assert.ok(blocks.chunks.length >= 32 && blocks.chunks.length <= 64, `${blocks.chunks.length} blocks`);
   assert.ok(!existsSync(`${out}.partial`), 'resume state removed');
   // Running again is a no-op.
   const again = runCli([...args, '--out', out]);
@@ -95,8 +126,9 @@ test('shards merge to the unsharded statistics (counts up to borderline tokens)'
   const m = runCli(['merge', join(dir, 's2.safetensors'), join(dir, 's0.safetensors'), join(dir, 's1.safetensors'), '--out', join(dir, 'merged.safetensors')]);
   assert.equal(m.code, 0, m.stderr);
   const all = loadStats(join(dir, 'all.safetensors'));
-  const merged = loadStats(join(dir, 'merged.safetensors'));
+  const merged = loadStats(join(dir, 'merged.safetensors'), { blocks: true });
   assert.equal(merged.tokens, all.tokens);
+  assert.ok(merged.blocks && merged.blocks.chunks.length <= 64, 'merge keeps the blocks (loading checked they add up)');
 
   // Borderline tokens per neuron (|hook_pre| < 1e-4) over the same chunks bound the count differences.
   const model = loadModel(MODEL, { threads: 1 });

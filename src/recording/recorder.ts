@@ -134,6 +134,10 @@ export class LanguageRecorder {
     return new LanguageRecorder(model, tokenizer, opts, meta, bosId);
   }
 
+  get lang(): string {
+    return this.opts.lang;
+  }
+
   get tokens(): number {
     return this.complete ? this.complete.tokens : this.acc.chunks * this.opts.seqLen;
   }

@@ -63,6 +63,24 @@ export interface RoundRobinResult {
   seconds: number;
 }
 
+/** What the rounds need of a language's recording (LanguageRecorder; a synthetic stream in tests). */
+export interface RoundRecorder {
+  readonly lang: string;
+  /** Tokens recorded so far (of this language). */
+  readonly tokens: number;
+  /** Its corpus (or the cap) has no more chunks. */
+  readonly exhausted: boolean;
+  readonly tokensThisRun: number;
+  readonly secondsThisRun: number;
+  /** Records up to `chunks` chunks (a batch boundary) or to the end. */
+  advanceTo(chunks: number): Promise<void>;
+  savePartial(): void;
+  /** The statistics so far, with blocks. */
+  stats(): LangStats;
+  final(extraMeta?: Record<string, string>): LangStats;
+  removePartial(): void;
+}
+
 export function statsPath(outDir: string, lang: string): string {
   return join(outDir, `${lang}.safetensors`);
 }
@@ -79,34 +97,46 @@ function stopMeta(s: StopRule | undefined): Record<string, string> {
 }
 
 export async function recordRoundRobin(model: Model, tokenizer: LapeTokenizer, opts: RoundRobinOptions): Promise<RoundRobinResult> {
-  const started = Date.now();
   const recorders: LanguageRecorder[] = [];
-  let roundTokens = 0; // the tokens every language must reach in this round, over all languages
-  const onProgress = opts.onProgress ? () => opts.onProgress!(rates(), roundTokens) : undefined;
+  const progress = { roundTokens: 0, report: () => {} };
+  const onProgress = opts.onProgress ? () => progress.report() : undefined;
   for (const { lang, files } of opts.langs) {
     recorders.push(await LanguageRecorder.open(model, tokenizer, { ...opts, lang, files, out: statsPath(opts.outDir, lang), jobMeta: stopMeta(opts.stop), onProgress }));
   }
+  const complete = recorders.every((r) => r.complete);
+  return runRounds(recorders, { ...opts, complete, progress });
+}
+
+/**
+ * The rounds over recorders of the languages (see the file comment); `complete`: every final file
+ * exists already. `progress.report` is set to call opts.onProgress with the current rates.
+ */
+export async function runRounds(
+  recorders: readonly RoundRecorder[],
+  opts: Pick<RoundRobinOptions, 'outDir' | 'seqLen' | 'batchSize' | 'maxTokens' | 'stop' | 'onProgress' | 'log'> & { complete?: boolean; progress?: { roundTokens: number; report: () => void } },
+): Promise<RoundRobinResult> {
+  const started = Date.now();
   const log = opts.log ?? (() => {});
   const rounds: RoundInfo[] = [];
   const seqLen = opts.seqLen;
   const rates = (): Array<{ lang: string; tokens: number; tokensPerSecond: number; exhausted: boolean }> =>
-    recorders.map((r, i) => ({ lang: opts.langs[i]!.lang, tokens: r.tokens, tokensPerSecond: r.tokensThisRun / Math.max(r.secondsThisRun, 1e-9), exhausted: r.exhausted }));
+    recorders.map((r) => ({ lang: r.lang, tokens: r.tokens, tokensPerSecond: r.tokensThisRun / Math.max(r.secondsThisRun, 1e-9), exhausted: r.exhausted }));
+  const progress = opts.progress;
+  if (progress && opts.onProgress) progress.report = () => opts.onProgress!(rates(), progress.roundTokens);
   const tokensThisRun = (): number => recorders.reduce((a, r) => a + r.tokensThisRun, 0);
   const done = (stats: LangStats[], stopped: RoundRobinResult['stopped'], reason: string, next?: RoundRobinResult['next']): RoundRobinResult =>
     ({ stats, rounds, stopped, reason, ...(next ? { next } : {}), tokensThisRun: tokensThisRun(), seconds: (Date.now() - started) / 1000 });
 
-  if (recorders.every((r) => r.complete)) {
-    return done(recorders.map((r) => r.complete!), 'complete', 'every language is already complete for these arguments');
-  }
+  if (opts.complete) return done(recorders.map((r) => r.stats()), 'complete', 'every language is already complete for these arguments');
   let stable: string | null = null;
   let chunks = opts.batchSize;
   for (;;) {
-    roundTokens = chunks * seqLen * recorders.length;
+    if (progress) progress.roundTokens = chunks * seqLen * recorders.length;
     for (const r of recorders) {
       await r.advanceTo(chunks);
       r.savePartial();
     }
-    const info: RoundInfo = { budget: chunks * seqLen, tokens: Object.fromEntries(recorders.map((r, i) => [opts.langs[i]!.lang, Math.min(r.tokens, chunks * seqLen)])) };
+    const info: RoundInfo = { budget: chunks * seqLen, tokens: Object.fromEntries(recorders.map((r) => [r.lang, Math.min(r.tokens, chunks * seqLen)])) };
     const all = recorders.every((r) => r.exhausted || r.tokens >= chunks * seqLen);
     if (!all) throw new Error('round-robin: a language stopped short of its budget');
     if (opts.stop && chunks > opts.batchSize) {
@@ -132,7 +162,7 @@ export async function recordRoundRobin(model: Model, tokenizer: LapeTokenizer, o
   }
   // A stopped run ends at the round's budget: every language's file holds exactly what the rule saw.
   const stats = recorders.map((r) => r.final(stable ? { stopped: stable } : {}));
-  writeFilesAtomic(recorders.map((r, i) => ({ path: statsPath(opts.outDir, opts.langs[i]!.lang), data: encodeStats(stats[i]!) })));
+  writeFilesAtomic(recorders.map((r, i) => ({ path: statsPath(opts.outDir, r.lang), data: encodeStats(stats[i]!) })));
   for (const r of recorders) r.removePartial();
   if (stable) {
     const active = recorders.filter((r) => !r.exhausted);
@@ -144,6 +174,6 @@ export async function recordRoundRobin(model: Model, tokenizer: LapeTokenizer, o
   const why = opts.stop
     ? `not stable (last Jaccard ${rounds.at(-1)?.jaccard?.toFixed(3) ?? '—'} < ${opts.stop.jaccard}) when the recording ran out`
     : 'recorded everything asked for';
-  const where = short.length > 0 ? `the corpus ended for ${short.map((r) => `${r.meta.lang} at ${r.tokens}`).join(', ')} tokens` : `the --tokens cap of ${opts.maxTokens} was reached`;
+  const where = short.length > 0 ? `the corpus ended for ${short.map((r) => `${r.lang} at ${r.tokens}`).join(', ')} tokens` : `the --tokens cap of ${opts.maxTokens} was reached`;
   return done(stats, 'exhausted', `${why}: ${where}`);
 }
