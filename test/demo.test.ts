@@ -24,14 +24,14 @@ test('lape demo runs the whole chain and its report renders', { timeout: 600_000
   assert.equal(reportLine[1], join(OUT, 'report.html'));
 
   for (const f of ['run.json', 'masks.json', 'masks.safetensors', 'masks.lap.json', 'masks.lave.json', 'masks.rs.json', 'layers.csv', 'overlap.csv', 'ppl.json', 'ppl.csv',
-    'ppl.lap.json', 'ppl.lave.json', 'ppl.rs.json', 'ppl.layers-bottom2.json', 'ppl.layers-top2.json', 'sweep.json', 'ses.json', 'dominance.json', 'steering.json', 'generations.jsonl', 'report.html']) {
+    'ppl.lap.json', 'ppl.lave.json', 'ppl.rs.json', 'ppl.layers-bottom2.json', 'ppl.layers-top2.json', 'sweep.json', 'ses.json', 'dominance.json', 'steering.json', 'generations.jsonl', 'stability.json', 'stability.csv', 'report.html']) {
     assert.ok(existsSync(join(OUT, f)), `${f} written`);
   }
   for (const l of ['en', 'zh', 'fr', 'es', 'vi', 'id', 'ja']) assert.ok(existsSync(join(OUT, 'stats', `${l}.safetensors`)));
   const run = JSON.parse(readFileSync(join(OUT, 'run.json'), 'utf8'));
   assert.equal(run.model.architecture, 'LlamaForCausalLM');
   const names = run.stages.map((s: { name: string }) => s.name);
-  for (const n of ['record en', 'identify', 'identify lap', 'identify lave', 'identify rs', 'ppl', 'ppl bottom:2', 'ppl top:2', 'ses', 'dominance', 'steer-eval', 'report']) assert.ok(names.includes(n), `stage ${n}`);
+  for (const n of ['record en', 'identify', 'identify lap', 'identify lave', 'identify rs', 'ppl', 'ppl bottom:2', 'ppl top:2', 'ses', 'dominance', 'steer-eval', 'stability', 'report']) assert.ok(names.includes(n), `stage ${n}`);
   // The time budget: ≤ 3 minutes on 2 cores (measured 75 s here in the suite, 102 s with a load average of 2–3 from other jobs).
   console.log(`demo: ${run.seconds.toFixed(1)} s wall; stages: ${run.stages.map((s: { name: string; seconds: number }) => `${s.name} ${s.seconds.toFixed(1)}`).join(', ')}`);
   const ppl = JSON.parse(readFileSync(join(OUT, 'ppl.json'), 'utf8'));
@@ -42,6 +42,10 @@ test('lape demo runs the whole chain and its report renders', { timeout: 600_000
   const steering = JSON.parse(readFileSync(join(OUT, 'steering.json'), 'utf8'));
   assert.equal(new Set(steering.rows.map((row: { source: string }) => row.source)).size, 7, 'steering from every language');
   assert.ok(steering.rows.some((row: { kind: string }) => row.kind === 'combined'), "Table 5's combination");
+  const stability = JSON.parse(readFileSync(join(OUT, 'stability.json'), 'utf8'));
+  assert.equal(stability.resamples, 10, 'the demo\'s stability stage uses 10 resamples');
+  assert.deepEqual(stability.methods, ['lape', 'lap', 'lave']);
+  console.log(`demo stability (top-rate ${stability.settings.topRate}): ${stability.methods.map((m: string) => `${m} 0.9 → ${stability.reached[m]['0.9'].mean ?? 'not reached'}, 0.95 → ${stability.reached[m]['0.95'].mean ?? 'not reached'}`).join('; ')}`);
   const ses = JSON.parse(readFileSync(join(OUT, 'ses.json'), 'utf8'));
   assert.equal(ses.languages.length, 7, 'SES over all seven languages');
 
@@ -73,7 +77,7 @@ test('lape demo runs the whole chain and its report renders', { timeout: 600_000
   });
 
   await t.test('report.html in headless Chromium', { skip: SKIP_WITHOUT_CHROMIUM }, async () => {
-    const sections = ['summary', 'ppl', 'methods', 'ppl-layers', 'layers', 'overlap', 'sweep', 'ses', 'steering', 'lape'];
+    const sections = ['summary', 'ppl', 'methods', 'ppl-layers', 'layers', 'overlap', 'sweep', 'ses', 'steering', 'lape', 'stability'];
     const html = readFileSync(join(OUT, 'report.html'), 'utf8');
     for (const s of sections) assert.match(html, new RegExp(`<section id="${s}"`), `section ${s}`);
     await checkReportInBrowser(join(OUT, 'report.html'), sections);

@@ -142,7 +142,7 @@ function countsOf(m: NeuronMasks): number[] {
 export function checkBlocked(stats: readonly LangStats[], files?: readonly string[]): void {
   stats.forEach((s, i) => {
     if (!s.blocks) {
-      throw new LapeError(`statistics of "${s.lang}" have no blocks: record them with lape record --blocks N (the default keeps 64), or merge shards that have blocks`, files?.[i]);
+      throw new LapeError(`statistics of "${s.lang}" have no blocks: record them with blocks (lape record keeps 64 by default), or merge shards that have blocks`, files?.[i]);
     }
   });
 }

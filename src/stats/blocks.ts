@@ -194,7 +194,7 @@ export function blockCountsInt32(b: StatsBlocks): Int32Array {
   for (let i = 0; i < b.count.length; i++) {
     const c = b.count[i]!;
     for (let k = 0; k < n; k++) {
-      if (c[k]! > I32_MAX) throw new LapeError(`block ${i} counts ${c[k]} tokens for one neuron: more than int32 holds (record fewer tokens per block: a larger --blocks)`);
+      if (c[k]! > I32_MAX) throw new LapeError(`block ${i} counts ${c[k]} tokens for one neuron: more than int32 holds (record fewer tokens per block: allow more blocks)`);
       out[i * n + k] = c[k]!;
     }
   }

@@ -60,6 +60,8 @@ const DEMO_OUT = outDir(
     { name: 'steering.json', format: 'lape-steering' },
     { name: 'steering.csv', format: 'csv:kind,' },
     { name: 'generations.jsonl', format: 'jsonl:kind' },
+    { name: 'stability.json', format: 'lape-stability' },
+    { name: 'stability.csv', format: 'csv:method,' },
     { name: 'run.json', format: 'lape-run' },
   ],
   './lape-demo',
@@ -76,6 +78,8 @@ const EVAL_CHUNKS = opt.int('eval-chunks', { default: 8, help: 'valid chunks per
 const RANDOM_SEEDS = opt.int('random-seeds', { default: 3, help: 'random control sets per language (the 95 % interval needs ≥ 2)' });
 const STEER_PROMPTS = opt.int('steer-prompts', { default: 8, help: 'prompts per source language for steering' });
 const SWEEP_LANG = opt.string('sweep-lang', { metavar: 'LANG', help: 'language of the ratio sweep', defaultText: 'fr, else the first language' });
+/** Bootstrap resamples per budget of the demo's stability stage (lape stability defaults to 20). */
+export const DEMO_RESAMPLES = 10;
 const SKIP_STEERING = opt.bool('skip-steering', { help: 'leave out the steering evaluation' });
 
 export const demoCommand: Command = {
@@ -164,6 +168,8 @@ export const demoCommand: Command = {
     await step('identify lap', ['identify', '--stats', statsDir, '--method', 'lap', '--out', baselines[0]!]);
     await step('identify lave', ['identify', '--stats', statsDir, '--method', 'lave', '--top-rate', String(topRate), '--out', baselines[1]!]);
     await step('identify rs', ['identify', '--stats', statsDir, '--method', 'rs', '--top-rate', String(topRate), '--out', baselines[2]!]);
+    // How many tokens are enough (lape stability): fewer resamples than its default 20, to stay quick.
+    await step('stability', ['stability', '--stats', statsDir, '--top-rate', String(topRate), '--resamples', String(DEMO_RESAMPLES), '--out', out]);
     await step('layers', ['layers', masks, '--out', join(out, 'layers.csv')]);
     await step('overlap', ['overlap', masks, '--out', join(out, 'overlap.csv')]);
     const evalArgs = (chunks: number): string[] =>
