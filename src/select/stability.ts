@@ -73,9 +73,9 @@ export interface StabilityResult {
   fullCounts: Record<StatsMethod, Record<string, number>>;
   rows: StabilityRow[];
   /**
-   * Per method and target Jaccard: the smallest budget whose mean Jaccard with the full selection
-   * reaches it, and the smallest whose interval's lower end does; null = not reached within the
-   * recording (the corpus or the recording ran out first).
+   * Per method and target Jaccard: the smallest budget from which on the mean Jaccard with the
+   * full selection stays at or above it (every larger budget too), and likewise for the interval's
+   * lower end; null = not reached within the recording (the corpus or the recording ran out first).
    */
   reached: Record<StatsMethod, Record<string, { mean: number | null; lower: number | null }>>;
 }
@@ -191,9 +191,15 @@ export function selectionStability(stats: readonly LangStats[], opts: StabilityO
   const reached = {} as StabilityResult['reached'];
   for (const m of opts.methods) {
     const mine = rows.filter((r) => r.method === m);
+    // The smallest budget from which on every larger budget stays at or above the target.
+    const from = (ok: (r: StabilityRow) => boolean): number | null => {
+      let b: number | null = null;
+      for (let i = mine.length - 1; i >= 0 && ok(mine[i]!); i--) b = mine[i]!.budget;
+      return b;
+    };
     reached[m] = Object.fromEntries(STABILITY_TARGETS.map((t) => [String(t), {
-      mean: mine.find((r) => r.jaccardFull.mean >= t)?.budget ?? null,
-      lower: mine.find((r) => r.jaccardFull.lo >= t)?.budget ?? null,
+      mean: from((r) => r.jaccardFull.mean >= t),
+      lower: from((r) => r.jaccardFull.lo >= t),
     }]));
   }
   return {

@@ -76,7 +76,7 @@ export async function stabilitySection(ctx: ReportContext): Promise<SectionOutpu
   };
   const parts = [
     `<p>How many tokens per language are enough: the selection on a resampled budget compared with the selection on everything recorded (Jaccard over language × layer × neuron). Budgets beyond the shortest recording (${escapeHtml(shortest.lang)}, ${shortest.tokens} tokens) cannot be resampled${topRate === undefined ? '' : `; top rate ${topRate}`}.</p>`,
-    table(['Method', 'Budget for Jaccard ≥ 0.9', 'Budget for Jaccard ≥ 0.95'], methods.map((m) => [m, verdict(m, '0.9'), verdict(m, '0.95')]), { caption: 'Smallest budget (tokens per language) whose mean Jaccard with the full selection reaches the target' }),
+    table(['Method', 'Budget for Jaccard ≥ 0.9', 'Budget for Jaccard ≥ 0.95'], methods.map((m) => [m, verdict(m, '0.9'), verdict(m, '0.95')]), { caption: 'Smallest budget (tokens per language) from which on the mean Jaccard with the full selection stays at or above the target' }),
     figure(await ctx.chart(curve, 'stability', 'Selection stability against the token budget'), 'Mean Jaccard of the resampled selections with the full selection per budget (log scale), band: 95 % percentile interval; dashed: 0.9 and 0.95.', csv),
     figure(await ctx.chart(counts, 'stability-counts', 'Neurons per language against the budget'), `Neurons per language selected by ${lape} at each budget, mean and 95 % interval over the resamples.`, csv),
     table(['Method', 'Tokens per language', 'Jaccard (mean)', '95 % interval', 'Pairwise Jaccard', ...languages],
