@@ -103,7 +103,7 @@ test('sections appear only when their files exist', async () => {
   for (const f of ['ppl.json', 'ppl.lap.json', 'ppl.rs.json', 'ppl.layers-bottom2.json', 'sweep.json', 'steering.json', 'run.json', 'masks.json']) rmSync(join(some, f));
   rmSync(join(some, 'sweep.csv'));
   const r2 = await buildReport(some);
-  assert.deepEqual(r2.sections, ['summary', 'ses', 'steering', 'lape']);
+  assert.deepEqual(r2.sections, ['summary', 'ses', 'steering', 'lape', 'stability']);
   assert.ok(!existsSync(join(some, 'report-sweep.csv')));
 });
 

@@ -151,29 +151,39 @@ export async function runRounds(
       const narrow = info.interval === undefined || info.interval.hi - info.interval.lo <= opts.stop.maxInterval!;
       log(`${info.budget} tokens per language: Jaccard with the selection at ${info.budget / 2} = ${info.jaccard.toFixed(3)}` +
         (info.interval ? `, 95 % bootstrap interval ${info.interval.lo.toFixed(3)}–${info.interval.hi.toFixed(3)}` : ''));
-      if (info.jaccard >= opts.stop.jaccard && narrow) {
+      // Only equal budgets count: once a language's corpus ended short of the round, nothing is claimed.
+      if (info.jaccard >= opts.stop.jaccard && narrow && !recorders.some((r) => r.tokens < chunks * seqLen)) {
         stable = `stable at ${info.budget} tokens per language: the LAPE selection agrees with the one at ${info.budget / 2} at Jaccard ${info.jaccard.toFixed(3)} ≥ ${opts.stop.jaccard}` +
           (info.interval ? ` (bootstrap interval ${(info.interval.hi - info.interval.lo).toFixed(3)} wide ≤ ${opts.stop.maxInterval})` : '');
       }
     }
     rounds.push(info);
     if (stable || recorders.every((r) => r.exhausted)) break;
+    // With a stop rule, budgets stay equal across languages: the first corpus that ends, ends the run.
+    if (opts.stop && recorders.some((r) => r.tokens < chunks * seqLen)) break;
     chunks *= 2;
   }
   // A stopped run ends at the round's budget: every language's file holds exactly what the rule saw.
   const stats = recorders.map((r) => r.final(stable ? { stopped: stable } : {}));
   writeFilesAtomic(recorders.map((r, i) => ({ path: statsPath(opts.outDir, r.lang), data: encodeStats(stats[i]!) })));
   for (const r of recorders) r.removePartial();
-  if (stable) {
-    const active = recorders.filter((r) => !r.exhausted);
-    const tokens = active.length * chunks * seqLen;
-    const rate = tokensThisRun() / Math.max(1e-9, recorders.reduce((a, r) => a + r.secondsThisRun, 0));
-    return done(stats, 'stable', stable, { budget: 2 * chunks * seqLen, tokens, seconds: tokens / rate });
-  }
-  const short = recorders.filter((r) => opts.maxTokens === undefined || r.tokens < Math.floor(opts.maxTokens / seqLen) * seqLen);
+  const rate = tokensThisRun() / Math.max(1e-9, recorders.reduce((a, r) => a + r.secondsThisRun, 0));
+  /** The next doubling beyond `held` tokens per language, for the languages that have more text. */
+  const nextRound = (held: number, langs: number): RoundRobinResult['next'] => {
+    const b = held < chunks * seqLen ? chunks * seqLen : 2 * chunks * seqLen;
+    const tokens = langs * (b - held);
+    return { budget: b, tokens, seconds: tokens / rate };
+  };
+  if (stable) return done(stats, 'stable', stable, nextRound(chunks * seqLen, recorders.filter((r) => !r.exhausted).length));
+  const budget = chunks * seqLen;
+  const cap = opts.maxTokens === undefined ? Infinity : Math.floor(opts.maxTokens / seqLen) * seqLen;
+  const short = recorders.filter((r) => r.exhausted && r.tokens < Math.min(cap, opts.stop ? budget : Infinity));
+  const last = rounds.at(-1)?.jaccard;
   const why = opts.stop
-    ? `not stable (last Jaccard ${rounds.at(-1)?.jaccard?.toFixed(3) ?? '—'} < ${opts.stop.jaccard}) when the recording ran out`
+    ? `not stable (last Jaccard ${last === undefined ? '—' : last.toFixed(3)}${last !== undefined && last >= opts.stop.jaccard ? ' on unequal budgets' : ` < ${opts.stop.jaccard}`}) when the recording ran out`
     : 'recorded everything asked for';
   const where = short.length > 0 ? `the corpus ended for ${short.map((r) => `${r.lang} at ${r.tokens}`).join(', ')} tokens` : `the --tokens cap of ${opts.maxTokens} was reached`;
-  return done(stats, 'exhausted', `${why}: ${where}`);
+  // Stopped by the cap: going on means raising it.
+  const next = opts.stop && short.length === 0 && cap < Infinity ? nextRound(cap, recorders.length) : undefined;
+  return done(stats, 'exhausted', `${why}: ${where}`, next);
 }

@@ -6,6 +6,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { StatsAccumulator } from '../../src/stats/accumulator.js';
+import { Xoshiro128 } from '../../src/select/prng.js';
+import { selectionStability } from '../../src/select/stability.js';
+import type { LangStats } from '../../src/stats/types.js';
 
 type Row = { id: string; kind: string; lang: string | null; ppl: Record<string, number>; change: Record<string, number>; pplRatio: Record<string, number>; interval?: unknown; seeds?: number[] };
 
@@ -63,4 +67,20 @@ export function addPaperFigures(dir: string): void {
   const gens = readFileSync(join(dir, 'generations.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
   const missed = gens.filter((g) => g.kind === 'activate').slice(0, 3).map((g, i) => ({ ...g, prompt_index: 100 + i, steered: 'The same text, still English.', steered_lang: 'en' }));
   writeFileSync(join(dir, 'generations.jsonl'), [...gens, ...missed].map((g) => JSON.stringify(g)).join('\n') + '\n');
+  writeFileSync(join(dir, 'stability.json'), JSON.stringify(sampleStability(), null, 2));
+}
+
+/** lape stability on synthetic statistics with blocks (7 languages, 2 × 64 neurons, 12 batches of 2 chunks of 64 tokens). */
+function sampleStability(): unknown {
+  const rng = new Xoshiro128(9);
+  const n = 128;
+  const stats: LangStats[] = ['en', 'zh', 'fr', 'es', 'vi', 'id', 'ja'].map((lang, k) => {
+    const acc = new StatsAccumulator(n, 8, 2);
+    for (let b = 0; b < 12; b++) {
+      const count = Float64Array.from({ length: n }, (_, j) => (j % 7 === k ? 100 + rng.below(28) : rng.below(40)));
+      acc.add({ count, sum: count.map((c) => c * 0.1), sumSq: count.map((c) => c * 0.01) }, 2);
+    }
+    return { lang, layers: 2, neurons: 64, tokens: acc.chunks * 64, count: acc.count, sum: acc.sum, sumSq: acc.sumSq, meta: { seq_len: '64' }, blocks: acc.blockSet()! };
+  });
+  return selectionStability(stats, { methods: ['lape', 'lap', 'lave'], selection: { topRate: 0.05 }, resamples: 4, seed: 0 });
 }

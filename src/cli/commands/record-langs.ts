@@ -118,7 +118,7 @@ export const recordLangsCommand: Command = {
       });
       (progress as Progress | null)?.finish();
       ctx.log(r.reason);
-      if (r.next) ctx.log(`going on to ${r.next.budget} tokens per language would record ${r.next.tokens} more tokens, about ${formatSeconds(r.next.seconds)} at this run's rate`);
+      if (r.next) ctx.log(`going on to ${r.next.budget} tokens per language${r.stopped === 'exhausted' ? ' (a larger --tokens)' : ''} would record about ${r.next.tokens} more tokens, about ${formatSeconds(r.next.seconds)} at this run's rate`);
       if (r.stopped !== 'complete') ctx.log(`wrote ${langs.length} statistics files to ${out}: ${r.stats.map((s) => `${s.lang} ${s.tokens}`).join(', ')} tokens`);
       return {
         out, langs, tokens: r.stats.reduce((a, s) => a + s.tokens, 0), perLanguage: Object.fromEntries(r.stats.map((s) => [s.lang, s.tokens])),

@@ -8,6 +8,7 @@ import { escapeHtml, figure, table, type Cell } from '../html.js';
 import type { ReportContext, SectionOutput } from '../context.js';
 import type { Field } from '../input.js';
 import type { ChartSpec } from '../charts.js';
+import { STABILITY_CSV_HEADER, stabilityCsvRows, type StabilityResult } from '../../select/stability.js';
 
 interface Row {
   method: string;
@@ -37,8 +38,7 @@ export async function stabilitySection(ctx: ReportContext): Promise<SectionOutpu
   }));
   const reached = root.get('reached');
   const topRate = root.get('settings').get('topRate').optionalNumber();
-  const csvFile = 'stability.csv';
-  const csv = ctx.folder.has(csvFile) ? [csvFile] : [];
+  const csv = [ctx.csvFor('stability.csv', 'report-stability.csv', STABILITY_CSV_HEADER, () => stabilityCsvRows(root.value as StabilityResult))];
   const budgets = rows.map((r) => r.budget);
   // Log scale over exactly the budgets shown (a "nice" domain would run to the next power of ten).
   const x = { field: 'budget', type: 'quantitative', scale: { type: 'log', base: 2, domain: [Math.min(...budgets), Math.max(...budgets)], nice: false }, title: 'Tokens per language (log scale)', axis: { format: '~s', values: [...new Set(budgets)] } };
