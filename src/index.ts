@@ -11,6 +11,7 @@ export type { NeuronPatch, PatchMode } from './runtime/patches.js';
 export type { TokenBatch } from './runtime/batch.js';
 export { tokenChunks, collectChunks } from './corpus/chunks.js';
 export { recordLanguage, type RecordOptions } from './recording/record-language.js';
+export { recordRoundRobin, type RoundRobinOptions, type RoundRobinResult } from './recording/round-robin.js';
 export { mergeStats } from './stats/merge.js';
 export { loadStats, saveStats, loadStatsSet, meanActivation } from './stats/stats-file.js';
 export type { LangStats } from './stats/types.js';

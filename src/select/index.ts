@@ -27,6 +27,8 @@ export {
   type PvResult,
 } from './pv.js';
 export { randomMasks, selectRandom, type RandomOptions } from './rs.js';
+export { STATS_METHODS, selectWithMethod, type MethodOptions, type StatsMethod } from './methods.js';
+export { jaccard, selectionKeys, selectionStability, type StabilityOptions, type StabilityResult, type StabilityRow } from './stability.js';
 export { Xoshiro128, splitmix64 } from './prng.js';
 export {
   checkIndices,
