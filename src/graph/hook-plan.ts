@@ -22,6 +22,12 @@ export interface HookPlan {
   fullHooks?: string[];
   /** Layers whose hook_act is patched: act' = act * scale + shift, per-neuron vectors given per run. */
   patchLayers?: number[];
+  /**
+   * Every layer's hook_act patched with per-sequence vectors ([B, 1, I] inputs, broadcast over the
+   * sequence's tokens), so sequences steered differently share one batch and one session (lape
+   * serve). Excludes patchLayers.
+   */
+  sequencePatches?: boolean;
   /** Past/present key-value inputs and outputs for incremental decoding. */
   kvCache?: boolean;
 }
@@ -36,6 +42,7 @@ export function planKey(plan: HookPlan): string {
     f: [...(plan.fullHooks ?? [])].sort(),
     p: [...new Set(plan.patchLayers ?? [])].sort((a, b) => a - b),
     k: !!plan.kvCache,
+    ...(plan.sequencePatches ? { q: true } : {}),
   });
 }
 
@@ -48,6 +55,7 @@ export function describePlan(plan: HookPlan): string {
     plan.logits && `${plan.logits} logits`,
     plan.fullHooks?.length && `${plan.fullHooks.length} hooks`,
     plan.patchLayers?.length && `patches on ${plan.patchLayers.length} layers`,
+    plan.sequencePatches && 'per-sequence patches on every layer',
     plan.kvCache && 'KV cache',
   ].filter(Boolean);
   return parts.length ? parts.join(' + ') : 'a bare forward pass';

@@ -24,6 +24,7 @@ export function instrument(g: GraphBuilder, spec: ModelSpec, plan: HookPlan): In
     if (!parsed || (parsed.layer !== null && parsed.layer >= L)) throw new LapeError(`unknown hook "${h}" (model has ${L} layers)`);
   }
   const patchLayers = new Set(plan.patchLayers ?? []);
+  if (plan.sequencePatches && patchLayers.size) throw new LapeError('a hook plan has either patchLayers or sequencePatches, not both');
   for (const l of patchLayers) {
     if (!Number.isInteger(l) || l < 0 || l >= L) throw new LapeError(`patch layer ${l} outside 0..${L - 1}`);
   }
@@ -68,6 +69,13 @@ export function instrument(g: GraphBuilder, spec: ModelSpec, plan: HookPlan): In
           const scale = g.input(`patch_scale.${layer}`, ElemType.FLOAT, [I]);
           const shift = g.input(`patch_shift.${layer}`, ElemType.FLOAT, [I]);
           v = g.op('Add', [g.op('Mul', [v, scale]), shift]);
+        } else if (plan.sequencePatches) {
+          // [B·T, I] → [B, T, I], times/plus the sequence's [B, 1, I] vectors, back to [B·T, I].
+          const scale = g.input(`patch_scale.${layer}`, ElemType.FLOAT, ['batch', 1, I]);
+          const shift = g.input(`patch_shift.${layer}`, ElemType.FLOAT, ['batch', 1, I]);
+          const perSeq = g.op('Concat', [g.op('Slice', [g.op('Shape', [scale]), g.i64([0]), g.i64([1])]), g.i64([-1, I])], { axis: 0 });
+          const v3 = g.op('Reshape', [v, perSeq]);
+          v = g.op('Reshape', [g.op('Add', [g.op('Mul', [v3, scale]), shift]), g.i64([-1, I])]);
         }
         if (plan.ffnStats) {
           // Reductions over valid tokens as [1, B·T] × [B·T, I] products: MLAS does them at GEMV speed.

@@ -13,7 +13,7 @@ import { derivedWeights, type DerivedWeights, type WeightType } from '../checkpo
 import { isQuantType } from '../checkpoint/gguf-quants.js';
 import { describePlan, planKey, type HookPlan } from '../graph/hook-plan.js';
 import { checkFits, explainAllocationFailure, gib, workingBytes, type SessionNeed } from './memory.js';
-import { identityVectors, patchVectors, type NeuronPatch } from './patches.js';
+import { identityVectors, patchVectors, type AffineVectors, type NeuronPatch } from './patches.js';
 import { prepareBatch, type TokenBatch } from './batch.js';
 import { executionProviders, type Device } from './device.js';
 
@@ -58,6 +58,8 @@ export interface KvCache {
 
 export interface RunOptions {
   patches?: NeuronPatch[];
+  /** sequencePatches plans: per layer, [B, 1, I] scale/shift (stackSequenceVectors). */
+  sequenceVectors?: AffineVectors[];
   /** Past keys/values from an earlier run of a kvCache plan (generation). */
   past?: KvCache;
 }
@@ -223,6 +225,17 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
         const v = vectors.get(layer) ?? identityVectors(spec.intermediateSize);
         feeds[`patch_scale.${layer}`] = new ort.Tensor('float32', v.scale, [spec.intermediateSize]);
         feeds[`patch_shift.${layer}`] = new ort.Tensor('float32', v.shift, [spec.intermediateSize]);
+      }
+      if (plan.sequencePatches) {
+        const sv = runOpts.sequenceVectors;
+        if (!sv || sv.length !== spec.numLayers) throw new LapeError(`a per-sequence patch plan needs ${spec.numLayers} layers of sequence vectors`);
+        sv.forEach((v, layer) => {
+          if (v.scale.length !== B * spec.intermediateSize) throw new LapeError(`sequence vectors of layer ${layer} are not ${B} × ${spec.intermediateSize}`);
+          feeds[`patch_scale.${layer}`] = new ort.Tensor('float32', v.scale, [B, 1, spec.intermediateSize]);
+          feeds[`patch_shift.${layer}`] = new ort.Tensor('float32', v.shift, [B, 1, spec.intermediateSize]);
+        });
+      } else if (runOpts.sequenceVectors) {
+        throw new LapeError('sequence vectors were given but the hook plan has no sequencePatches');
       }
       if (plan.kvCache) {
         const P = runOpts.past?.length ?? 0;
