@@ -137,14 +137,18 @@ export async function generateIds(
   return out;
 }
 
-/** Generates from text prompts (encoded with the tokenizer's special tokens, e.g. BOS). */
+/**
+ * Generates from text prompts, encoded with the tokenizer's special tokens (e.g. BOS), or by
+ * `encode` (a chat template's, for --chat).
+ */
 export async function generateText(
   model: Model,
   tokenizer: LapeTokenizer,
   prompts: string[],
   opts: GenerateOptions,
+  encode: (prompt: string) => number[] = (p) => tokenizer.encode(p, { addSpecialTokens: true }),
 ): Promise<TextGeneration[]> {
-  const ids = prompts.map((p) => tokenizer.encode(p, { addSpecialTokens: true }));
+  const ids = prompts.map(encode);
   ids.forEach((row, i) => {
     if (row.length === 0) throw new LapeError(`prompt ${i} encodes to no tokens`);
   });

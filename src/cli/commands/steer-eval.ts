@@ -9,7 +9,7 @@ import { loadTokenizer } from '../../tokenizer/tokenizer.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
 import { LANGS, LAYERS, MASKS, layersText } from '../groups/common.js';
-import { generationGroup, genOptionsFromFlags } from '../groups/generation.js';
+import { chatEncoder, generationGroup, genOptionsFromFlags } from '../groups/generation.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
 import { outputGroup, writeResults } from '../groups/output.js';
 import { STEER_EVAL_GROUP, steerInputs, steerMode } from '../groups/steering.js';
@@ -105,6 +105,7 @@ export const steerEvalCommand: Command = {
         deactivationRows: !ctx.get(NO_DEACTIVATION_ROWS),
         promptTokens,
         generation,
+        encode: chatEncoder(ctx, model.dir, tokenizer),
         onProgress: (done, total) => {
           progress ??= new Progress({ label: 'steer-eval', unit: 'generations', quiet: ctx.quiet, total });
           progress.update(done);
