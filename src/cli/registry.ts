@@ -14,6 +14,7 @@ import { steerEvalCommand } from './commands/steer-eval.js';
 import { sesCommand } from './commands/ses.js';
 import { dominanceCommand } from './commands/dominance.js';
 import { slurmCommand } from './commands/slurm.js';
+import { exploreCommand, serveCommand } from './commands/serve.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -33,6 +34,8 @@ export const COMMANDS: Command[] = [
   sesCommand,
   dominanceCommand,
   reportCommand,
+  serveCommand,
+  exploreCommand,
 ];
 
 export function findCommand(name: string): Command | undefined {
