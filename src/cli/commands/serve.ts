@@ -6,7 +6,7 @@
  */
 import type { Command } from '../command.js';
 import { MODEL_DIR, MODEL_GROUP, THREADS, WEIGHTS, DEVICE, openModel } from '../groups/model.js';
-import { RESULTS, SERVER_GROUP, SERVE_STEERING_GROUP, serve } from '../groups/serve.js';
+import { RESULTS, SERVER_GROUP, SERVE_STEERING_GROUP, serve, serverKey } from '../groups/serve.js';
 import { group, optionalOption, variant } from '../options/option.js';
 
 const NOTES = [
@@ -32,9 +32,10 @@ export const serveCommand: Command = {
     'LAPE_API_KEY=... lape serve --model M --host 0.0.0.0',
   ],
   async run(ctx) {
+    const key = serverKey(ctx);
     const model = await openModel(ctx);
     try {
-      return await serve(ctx, { model, resultsDir: ctx.get(RESULTS) });
+      return await serve(ctx, { model, resultsDir: ctx.get(RESULTS), key });
     } finally {
       await model.release();
     }
@@ -51,9 +52,10 @@ export const exploreCommand: Command = {
   notes: ['The same server as lape serve --results DIR; without --model only the explorer is served.', ...NOTES.slice(0, 2)],
   examples: ['lape explore lape-demo', 'lape explore lape-demo --model models/tiny-multilingual --port 8080'],
   async run(ctx) {
+    const key = serverKey(ctx);
     const model = ctx.get(OPTIONAL_MODEL) ? await openModel(ctx) : null;
     try {
-      return await serve(ctx, { model, resultsDir: ctx.positionals[0]! });
+      return await serve(ctx, { model, resultsDir: ctx.positionals[0]!, key });
     } finally {
       await model?.release();
     }

@@ -46,8 +46,9 @@ export const SERVE_STEERING_GROUP = group(
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-function apiKey(ctx: CommandContext): string | undefined {
-  const key = ctx.get(API_KEY) ?? process.env.LAPE_API_KEY;
+/** The API key (flag, else LAPE_API_KEY), checked against --host; call before loading anything. */
+export function serverKey(ctx: CommandContext): string | undefined {
+  const key = ctx.get(API_KEY) ?? (process.env.LAPE_API_KEY || undefined);
   if (key !== undefined && key.length < 8) throw usageError('--api-key must be at least 8 characters');
   const host = ctx.get(HOST);
   if (!LOOPBACK.test(host) && key === undefined) {
@@ -80,9 +81,9 @@ function steeringInputs(ctx: CommandContext, model: Model, explorer: ExplorerDat
 /** Serves until SIGTERM/SIGINT (or `started.close()`); returns the command's summary. */
 export async function serve(
   ctx: CommandContext,
-  opts: { model: Model | null; resultsDir: string | undefined; onStarted?: (s: RunningServer) => void },
+  opts: { model: Model | null; resultsDir: string | undefined; key: string | undefined; onStarted?: (s: RunningServer) => void },
 ): Promise<Record<string, unknown>> {
-  const key = apiKey(ctx);
+  const key = opts.key;
   const explorer = opts.resultsDir ? new ExplorerData(resolve(opts.resultsDir)) : null;
   explorer?.check();
   let engine: Engine | null = null;
