@@ -102,7 +102,8 @@ export class ExplorerData {
     if (!Number.isInteger(layer) || layer < 0 || layer >= m.layers) throw new LapeError(`layer ${layer} outside 0..${m.layers - 1}`);
     const k = m.languages.indexOf(lang);
     if (k < 0) throw new LapeError(`the masks have no language "${lang}" (they have ${m.languages.join(', ')})`);
-    const stats = (this.ctx.stats() ?? []).filter((s) => s.layers === m.layers && s.neurons === m.neurons);
+    const fitting = (this.ctx.stats() ?? []).filter((s) => s.layers === m.layers && s.neurons === m.neurons);
+    const stats = this.ctx.order(fitting.map((s) => s.lang)).map((l) => fitting.find((s) => s.lang === l)!);
     const probs = stats.length ? activationProbabilities(stats) : [];
     const means = stats.map(meanActivation);
     const entropy = this.entropy(stats);

@@ -27,7 +27,7 @@ function explorerHtml(): string {
     page = [
       '<!doctype html>',
       '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
-      '<title>lape explorer</title></head><body><div id="app">Loading…</div>',
+      '<title>lape explorer</title><link rel="icon" href="data:,"></head><body><div id="app">Loading…</div>',
       // "</script" inside the bundle's strings would end the element early; "<\/script" is the same string.
       `<script type="module">${js.replace(/<\/script/gi, '<\\/script')}</script></body></html>`,
     ].join('\n');

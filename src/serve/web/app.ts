@@ -226,4 +226,6 @@ fieldset{border:1px solid #ddd;padding:.2em .5em}
 .error{color:#D55E00}
 `;
 document.head.append(style);
-render(html`<${App} />`, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+root.textContent = ''; // the page's "Loading…" placeholder
+render(html`<${App} />`, root);
