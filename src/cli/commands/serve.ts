@@ -29,7 +29,7 @@ export const serveCommand: Command = {
   examples: [
     'lape serve --model models/tiny-multilingual --masks lape-demo/masks.json --stats lape-demo/stats',
     'lape serve --model M --results lape-demo --port 8080',
-    'LAPE_API_KEY=... lape serve --model M --host 0.0.0.0',
+    'lape serve --model M --host 0.0.0.0 --api-key "$(cat key.txt)"',
   ],
   async run(ctx) {
     const key = serverKey(ctx);
@@ -48,7 +48,7 @@ export const exploreCommand: Command = {
   name: 'explore',
   summary: 'Explore an output folder in the browser (matrices, neurons; steering playground with --model)',
   options: [group('Model', OPTIONAL_MODEL, THREADS, WEIGHTS, DEVICE), SERVE_STEERING_GROUP, SERVER_GROUP],
-  positionals: { metavar: 'DIR', help: 'an output folder (lape demo, ppl, identify, record --out …)', min: 1, max: 1, io: { role: 'in' } },
+  positionals: { metavar: 'DIR', help: 'an output folder of lape demo, ppl, identify, …', min: 1, max: 1, io: { role: 'in' } },
   notes: ['The same server as lape serve --results DIR; without --model only the explorer is served.', ...NOTES.slice(0, 2)],
   examples: ['lape explore lape-demo', 'lape explore lape-demo --model models/tiny-multilingual --port 8080'],
   async run(ctx) {

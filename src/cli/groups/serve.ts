@@ -28,7 +28,7 @@ export const API_KEY = opt.string('api-key', {
   help: 'require "Authorization: Bearer KEY" on every request (or set LAPE_API_KEY, which keeps it out of the process list)',
 });
 export const MAX_BATCH = opt.int('max-batch', { min: 1, default: 8, help: 'most sequences decoded together' });
-export const MAX_QUEUE = opt.int('max-queue', { min: 0, default: 64, help: 'most requests waiting for a batch slot; beyond it: 429' });
+export const MAX_QUEUE = opt.int('max-queue', { min: 0, default: 64, help: 'most waiting requests (beyond: HTTP 429)' });
 export const MAX_TOKENS = opt.int('max-tokens', { min: 1, default: 512, help: 'most new tokens one request may ask for (max_tokens)' });
 export const SERVED_NAME = opt.string('served-name', { help: 'the model id in the API', defaultText: "the checkpoint folder's name" });
 export const NO_CONTINUOUS = opt.bool('no-continuous', { help: 'a batch runs to its end before waiting requests start (to measure continuous batching)' });
