@@ -129,8 +129,7 @@ async function generate(e: Engine, kind: 'completion' | 'chat', req: IncomingMes
   if (prompt.length > context) {
     throw badRequest(`the prompt has ${prompt.length} tokens; the model's context is ${context}`, kind === 'chat' ? 'messages' : 'prompt', 'context_length_exceeded');
   }
-  const maxParam = kind === 'chat' && p.maxTokens !== undefined ? 'max_tokens' : 'max_tokens';
-  if (p.maxTokens !== undefined && p.maxTokens > e.maxTokens) throw badRequest(`max_tokens is at most ${e.maxTokens} on this server, got ${p.maxTokens}`, maxParam);
+  if (p.maxTokens !== undefined && p.maxTokens > e.maxTokens) throw badRequest(`max_tokens is at most ${e.maxTokens} on this server, got ${p.maxTokens}`, 'max_tokens');
   // OpenAI's defaults: 16 tokens for completions; for chat, as many as fit (capped by the server).
   const maxNewTokens = p.maxTokens ?? (kind === 'completion' ? Math.min(16, e.maxTokens) : Math.max(1, Math.min(e.maxTokens, context - prompt.length + 1)));
   const settings = generationSettings(e.model, {
@@ -149,6 +148,7 @@ async function generate(e: Engine, kind: 'completion' | 'chat', req: IncomingMes
   const decode = (ids: number[]): string => e.tokenizer.decode(ids, { skipSpecialTokens: true });
   const usage = (g: Generation) => ({ prompt_tokens: prompt.length, completion_tokens: g.ids.length, total_tokens: prompt.length + g.ids.length });
   const ac = new AbortController();
+  res.on('error', () => ac.abort()); // a write to a closed socket: the client is gone
   res.on('close', () => {
     if (!res.writableEnded) ac.abort(); // the client went away: its rows leave the batch
   });
@@ -174,7 +174,7 @@ async function generate(e: Engine, kind: 'completion' | 'chat', req: IncomingMes
     signal: ac.signal,
     onToken: stream
       ? (row) => {
-          if (row.done) return; // the final text (cut before a stop string) is sent below
+          if (row.done || res.destroyed) return; // the final text (cut before a stop string) is sent below
           const delta = stream.next(decode(row.gen));
           if (delta || !started) send(delta);
         }
