@@ -2,7 +2,8 @@
  * Continuous batching (src/runtime/continuous-batch.ts): requests with different steering and
  * different decoding settings, arriving while others decode, give exactly the tokens that
  * generateIds gives each of them alone (greedy; sampled with the same seed), in one session;
- * the queue bound refuses; a cancelled request ends without disturbing the others.
+ * the queue bound refuses; a cancelled request, or one whose streaming fails, ends without
+ * disturbing the others.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,6 +72,14 @@ test('continuous batching = each request alone; one session; joins mid-batch; qu
     await assert.rejects(first, CancelledError);
     assert.equal((await second).ids.length, 20);
     assert.equal(small.stats().cancelled, 1);
+
+    // A request whose token callback throws fails alone; its neighbour in the batch finishes.
+    const pair = new ContinuousBatcher(model, { maxBatch: 2, maxQueue: 2, decode });
+    const s20 = generationSettings(model, { maxNewTokens: 20, eosTokenIds: [] });
+    const broken = pair.submit({ prompt: [6142, 100], settings: s20, vectors: new Map(), onToken: (r) => { if (r.gen.length === 3) throw new Error('socket gone'); } });
+    const fine = pair.submit({ prompt: [6142, 200], settings: s20, vectors: new Map() });
+    await assert.rejects(broken, /socket gone/);
+    assert.equal((await fine).ids.length, 20);
   } finally {
     await model.release();
   }

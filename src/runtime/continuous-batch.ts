@@ -61,6 +61,8 @@ export interface BatcherStats {
 interface Job {
   req: BatchRequest;
   row: DecodeRow;
+  /** Set when its onToken threw: it leaves at the next step, as if cancelled. */
+  broken?: unknown;
   resolve: (g: Generation) => void;
   reject: (e: unknown) => void;
 }
@@ -68,6 +70,8 @@ interface Job {
 export class ContinuousBatcher {
   private queue: Job[] = [];
   private running: Job[] = [];
+  /** Taken from the queue, being prefilled (failed with the rest if the engine fails). */
+  private admitting: Job[] = [];
   private cache: KvCache | null = null;
   private vectors: AffineVectors[] | null = null;
   private loop: Promise<void> | null = null;
@@ -116,29 +120,34 @@ export class ContinuousBatcher {
         this.dropCancelled();
         const room = this.opts.maxBatch - this.running.length;
         const mayJoin = this.opts.continuous !== false || this.running.length === 0;
-        if (room > 0 && this.queue.length && mayJoin) await this.prefill(this.queue.splice(0, room));
+        if (room > 0 && this.queue.length && mayJoin) {
+          this.admitting = this.queue.splice(0, room);
+          await this.prefill(this.admitting);
+          this.admitting = [];
+        }
         if (this.running.length) await this.step();
         await new Promise<void>((r) => setImmediate(r));
       }
     } catch (e) {
       // An engine failure fails every request in flight; the batcher stays usable.
-      for (const j of [...this.running, ...this.queue.splice(0)]) j.reject(e);
+      for (const j of [...this.running, ...this.admitting, ...this.queue.splice(0)]) j.reject(e);
       this.running = [];
+      this.admitting = [];
       this.cache = null;
       this.vectors = null;
     }
   }
 
   private dropCancelled(): void {
-    const keep = this.running.filter((j) => !(this.cancelAll || j.req.signal?.aborted));
+    const keep = this.running.filter((j) => !(this.cancelAll || j.req.signal?.aborted || j.broken !== undefined));
     if (keep.length !== this.running.length) {
-      for (const j of this.running) if (!keep.includes(j)) this.fail(j, new CancelledError('cancelled'));
+      for (const j of this.running) if (!keep.includes(j)) this.fail(j, j.broken ?? new CancelledError('cancelled'));
       this.setRunning(keep, keep.map((j) => this.running.indexOf(j)));
     }
     this.queue = this.queue.filter((j) => (j.req.signal?.aborted ? (this.fail(j, new CancelledError('cancelled')), false) : true));
   }
 
-  private fail(j: Job, e: Error): void {
+  private fail(j: Job, e: unknown): void {
     this.counters.cancelled++;
     j.reject(e);
   }
@@ -162,11 +171,16 @@ export class ContinuousBatcher {
     jobs.forEach((j, b) => {
       advanceRow(j.row, logits.slice(b * V, (b + 1) * V), j.req.settings, this.model.spec.maxPositionEmbeddings, this.opts.decode);
       this.counters.tokens++;
-      j.req.onToken?.(j.row);
-      if (j.row.done) {
+      try {
+        j.req.onToken?.(j.row);
+      } catch (e) {
+        j.broken = e; // one request's streaming failure must not fail the batch
+      }
+      if (j.row.done && j.broken === undefined) {
         this.counters.completed++;
         j.resolve(rowGeneration(j.row, this.opts.decode));
-      } else alive.push(b);
+      } else if (!j.row.done) alive.push(b);
+      else this.fail(j, j.broken);
     });
     return alive;
   }

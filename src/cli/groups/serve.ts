@@ -23,7 +23,7 @@ import { STEER_STATS } from './steering.js';
 import { ExplorerData } from '../../serve/explorer-data.js';
 
 export const HOST = opt.string('host', { default: '127.0.0.1', help: 'address to listen on (anything but loopback needs --api-key)' });
-export const PORT = opt.int('port', { min: 0, default: 8000, help: 'TCP port (0 = any free port; the URL is printed)' });
+export const PORT = opt.int('port', { min: 0, default: 8000, check: (p) => (p <= 65535 ? null : 'must be ≤ 65535'), help: 'TCP port (0 = any free port; the URL is printed)' });
 export const API_KEY = opt.string('api-key', {
   help: 'require "Authorization: Bearer KEY" on every request (or set LAPE_API_KEY, which keeps it out of the process list)',
 });
