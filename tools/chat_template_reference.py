@@ -9,6 +9,7 @@ the embedded model's tokenizer (models/tiny-multilingual) for that text without 
 """
 import json
 import os
+import transformers
 from transformers import PreTrainedTokenizerFast
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,7 +58,7 @@ for name, template in TEMPLATES.items():
             text, error = None, str(e)
         ids = tok(text, add_special_tokens=False)["input_ids"] if text is not None else None
         cases.append({"template": name, "messages": conv, "text": text, "error": error, "ids": ids})
-out = {"bos_token": "<s>", "eos_token": "</s>", "templates": TEMPLATES, "cases": cases}
+out = {"generator": f"tools/chat_template_reference.py, transformers {transformers.__version__}", "bos_token": "<s>", "eos_token": "</s>", "templates": TEMPLATES, "cases": cases}
 with open(os.path.join(ROOT, "test/fixtures/chat-templates.json"), "w", encoding="utf-8") as f:
     json.dump(out, f, ensure_ascii=False, indent=1)
     f.write("\n")
