@@ -9,7 +9,7 @@ import type { ModelSpec } from '../archs/model-spec.js';
 import { LapeError } from '../errors.js';
 import { buildDecoderGraph, type WeightResidency } from '../graph/decoder.js';
 import type { TensorLocation } from '../archs/tensor-locations.js';
-import { derivedWeights, type DerivedWeights, type WeightType } from '../checkpoint/derived-weights.js';
+import { derivedWeights, QUANTISED_TYPES, type DerivedWeights, type WeightType } from '../checkpoint/derived-weights.js';
 import { isQuantType } from '../checkpoint/gguf-quants.js';
 import { describePlan, planKey, type HookPlan } from '../graph/hook-plan.js';
 import { checkFits, explainAllocationFailure, gib, workingBytes, type SessionNeed } from './memory.js';
@@ -22,7 +22,7 @@ export interface LoadOptions {
   threads?: number;
   /**
    * Weight type (default stored: as the files hold them, memory-mapped; half types cast per run).
-   * f32: half weights cast once at load (faster compute, 2× memory). bf16 / int8 / int4: derived
+   * f32: half weights cast once at load (faster compute, 2× memory). bf16 / int8 / int4 / w8a8: derived
    * weights written once into the cache folder (src/checkpoint/derived-weights.ts). A GGUF file
    * with quantised tensors always loads through a derived file: with stored, projections whose
    * blocks map exactly run as MatMulNBits, the rest is decoded to f32.
@@ -109,7 +109,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   const allBf16 = checkpoint.dtypes.every((d) => d === 'BF16');
   const quantised = checkpoint.dtypes.some(isQuantType);
   const derived: DerivedWeights | null =
-    quantised || type === 'int8' || type === 'int4' || (type === 'bf16' && !allBf16) ? derivedWeights(checkpoint, type, opts.onProgress) : null;
+    quantised || QUANTISED_TYPES.includes(type) || (type === 'bf16' && !allBf16) ? derivedWeights(checkpoint, type, opts.onProgress) : null;
   const residency = opts.residency ?? (type === 'f32' ? 'folded' : 'mapped');
   const weightBytes = derived?.bytes ?? checkpoint.weightBytes;
   const weightsLabel = derived ? derived.label : checkpoint.dtypes.join('+');
