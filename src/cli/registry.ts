@@ -15,6 +15,7 @@ import { sesCommand } from './commands/ses.js';
 import { dominanceCommand } from './commands/dominance.js';
 import { slurmCommand } from './commands/slurm.js';
 import { examplesCommand } from './commands/examples.js';
+import { judgeCommand } from './commands/judge.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -34,6 +35,7 @@ export const COMMANDS: Command[] = [
   sesCommand,
   dominanceCommand,
   examplesCommand,
+  judgeCommand,
   reportCommand,
 ];
 
