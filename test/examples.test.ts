@@ -102,3 +102,33 @@ test('examples: bad neurons and missing inputs are clear errors', async () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /edges must increase/);
 });
+
+test('report: the examples and judge sections escape text and highlight the token', async () => {
+  const { buildReport } = await import('../src/report/build-report.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = tempDir();
+  const top = (lang: string, a: number, token: string) => ({ lang, chunk: 0, position: 3, activation: a, token_id: 1, before: 'a <b>', token, after: '</b>\nz', context_ids: [1] });
+  writeFileSync(join(dir, 'examples.json'), JSON.stringify({
+    format: 'lape-examples', edges: [0, 1], tokens: { en: 10, zh: 10 },
+    neurons: [
+      { layer: 0, index: 7, langs: ['zh'], top: [top('zh', 2, '<script>x</script>'), top('en', 1, 'y')], hist: { en: [5, 4, 1], zh: [1, 4, 5] } },
+      { layer: 1, index: 2, langs: [], top: [top('en', 3, 'q&a')], hist: { en: [9, 1, 0], zh: [10, 0, 0] } },
+    ],
+  }));
+  writeFileSync(join(dir, 'judge.json'), JSON.stringify({
+    format: 'lape-judge', judgeModel: '<tiny>', endpoint: 'http://127.0.0.1:1/v1', prompt: { source: 'MT-bench' }, languages: ['en', 'zh'],
+    rows: [
+      { condition: 'normal', mean: { en: 6, zh: 5 }, n: { en: 3, zh: 3 }, unparsed: { en: 0, zh: 1 }, overall: 5.5 },
+      { condition: 'deactivate zh', mean: { en: 6, zh: 2 }, n: { en: 3, zh: 3 }, unparsed: { en: 0, zh: 0 }, overall: 4 },
+    ],
+  }));
+  const r = await buildReport(dir);
+  assert.ok(r.sections.includes('examples') && r.sections.includes('judge'), r.sections.join(','));
+  const html = readFileSync(r.path, 'utf8');
+  assert.ok(!html.includes('<script>x'), 'context text is escaped');
+  assert.match(html, /a &lt;b&gt;<mark>&lt;script&gt;x&lt;\/script&gt;<\/mark>&lt;\/b&gt;↵ z/);
+  assert.match(html, /<mark>q&amp;a<\/mark>/); // the neuron without languages fires mostly on en
+  assert.match(html, /&lt;tiny&gt;/);
+  assert.match(html, /Not a Table 1 result/);
+  assert.match(html, /2\.00 <span class="note">\(3\)<\/span><span class="note"> −3\.00<\/span>/);
+});

@@ -132,7 +132,7 @@ export async function findExamples(model: Model, tokenizer: LapeTokenizer, opts:
 
   const started = performance.now();
   const chunksPerLang = opts.maxTokens === undefined ? undefined : Math.floor(opts.maxTokens / opts.seqLen);
-  if (chunksPerLang === 0) throw new LapeError(`--tokens ${opts.maxTokens} is less than one chunk of ${opts.seqLen} tokens`);
+  if (chunksPerLang === 0) throw new LapeError(`${opts.maxTokens} tokens per language is less than one chunk of ${opts.seqLen} tokens`);
   const total = chunksPerLang === undefined ? undefined : chunksPerLang * opts.seqLen * opts.corpora.length;
   let done = 0;
   for (const { lang, files } of opts.corpora) {

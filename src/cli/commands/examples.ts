@@ -100,6 +100,8 @@ export const examplesCommand: Command = {
       neurons.sort((a, b) => a.layer - b.layer || a.index - b.index);
       if (neurons.length === 0) throw usageError(`${masksPath} selects no neurons; give --neurons`);
       const seqLen = seqLenFor(ctx.get(SEQ_LEN), spec.maxPositionEmbeddings);
+      const maxTokens = ctx.get(EX_TOKENS);
+      if (maxTokens !== undefined && maxTokens < seqLen) throw usageError(`--tokens ${maxTokens} is less than one chunk of ${seqLen} tokens (--seq-len)`);
       const batchSize = ctx.get(EX_BATCH) ?? Math.max(1, Math.floor(2048 / seqLen));
       const tokenizer = loadTokenizer(model.dir);
       const bosId = ctx.get(BOS) ? spec.bosTokenId ?? tokenizer.tokenToId('<s>') ?? null : null;
@@ -109,7 +111,7 @@ export const examplesCommand: Command = {
         neurons,
         corpora: [...byLang].map(([lang, files]) => ({ lang, files })),
         seqLen,
-        maxTokens: ctx.get(EX_TOKENS),
+        maxTokens,
         batchSize,
         bosId,
         perNeuron: ctx.get(PER_NEURON),

@@ -73,10 +73,11 @@ export const judgeCommand: Command = {
     `Prompt ${JUDGE_PROMPT_ID}: ${JUDGE_PROMPT_SOURCE}; the rating is read from "[[N]]".`,
     `Every reply is appended to OUT/${CACHE_FILE} as it arrives: a rerun (after a kill or a failure)`,
     'asks only for the missing ones and never pays twice. judge.json is written when all are rated.',
+    'The key is read from the environment (export OPENAI_API_KEY=… first; --api-key-env names another variable).',
     'Scores of a small local model as judge test the plumbing only; they are not a Table 1 result.',
   ],
   examples: [
-    'OPENAI_API_KEY=… lape judge --endpoint https://api.openai.com/v1 --judge-model gpt-4o \\\n      --answers normal=gen/normal.jsonl,random=gen/random.jsonl,gen/-zh.jsonl --out judged',
+    'lape judge --endpoint https://api.openai.com/v1 --judge-model gpt-4o \\\n      --answers normal=gen/normal.jsonl,random=gen/random.jsonl,gen/-zh.jsonl --out judged',
     'lape judge --endpoint http://127.0.0.1:8080/v1 --judge-model local --answers lape-demo/generations.jsonl --out lape-demo',
   ],
   async run(ctx) {
