@@ -4,7 +4,8 @@
  * language. The page states the judge, the prompt and the number of questions, and says plainly
  * that a small judge or the project's 21 demo questions give no Table 1 result.
  */
-import { escapeHtml, table, type Cell } from '../html.js';
+import { escapeHtml, figure, table, type Cell } from '../html.js';
+import type { ChartSpec } from '../charts.js';
 import type { ReportContext, SectionOutput } from '../context.js';
 
 /** Below this many questions per language (the paper: 80) the section says it is a demonstration. */
@@ -51,7 +52,24 @@ export async function judgeSection(ctx: ReportContext): Promise<SectionOutput | 
       digits: 2,
     }),
   ];
-  const csv = ctx.folder.has('judge.csv') ? ['judge.csv'] : [];
-  if (csv.length) parts.push(`<p class="note">Data: <a href="judge.csv" download>judge.csv</a>.</p>`);
-  return { id: 'judge', title: 'Generation quality (LLM judge, Table 1 shape)', html: parts.join('\n'), charts: 0, csv };
+  const values = rows.flatMap((r) => langs.filter((l) => !Number.isNaN(r.mean[l]!)).map((l) => ({ condition: r.condition, lang: l, mean: r.mean[l]!, n: r.n[l]! })));
+  const file = ctx.csvFor('judge.csv', 'report-judge.csv', ['condition', 'language', 'mean', 'n'], () => values.map((v) => [v.condition, v.lang, v.mean, v.n]));
+  const spec = {
+    title: { text: 'Judge rating by condition and question language', subtitle: `mean rating 1–10 by ${judgeModel}; Table 1's shape` },
+    description: 'Heatmap of the mean judge rating, conditions as rows and question languages as columns.',
+    data: { values },
+    width: { step: 46 },
+    height: { step: 26 },
+    encoding: {
+      x: { field: 'lang', type: 'nominal', title: 'Question language', sort: langs, axis: { orient: 'top', labelAngle: 0, grid: false, ticks: false, domain: false } },
+      y: { field: 'condition', type: 'nominal', title: 'Condition', sort: rows.map((r) => r.condition), axis: { grid: false, ticks: false, domain: false } },
+    },
+    layer: [
+      { mark: { type: 'rect', stroke: 'white', strokeWidth: 1 }, encoding: { color: { field: 'mean', type: 'quantitative', title: 'Mean rating', scale: { scheme: 'viridis', domain: [1, 10] } } } },
+      { mark: { type: 'text', fontSize: 11 }, encoding: { text: { field: 'mean', type: 'quantitative', format: '.1f' }, color: { condition: { test: 'datum.mean > 6', value: 'black' }, value: 'white' } } },
+    ],
+  } as unknown as ChartSpec;
+  parts.splice(1, 0, figure(await ctx.chart(spec, 'judge', 'Judge rating by condition and question language'),
+    'Mean rating of the answers under each condition (rows: no intervention, random neurons zeroed, a language\'s neurons zeroed) by the language of the question (columns), as in the paper\'s Table 1.', [file]));
+  return { id: 'judge', title: 'Generation quality (LLM judge, Table 1 shape)', html: parts.join('\n'), charts: 1, csv: [file] };
 }
