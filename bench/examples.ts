@@ -8,7 +8,9 @@
  * The model is Qwen2.5-0.5B's layer shape (hidden 896, FFN 4864) with 4 layers and a 32 k vocabulary
  * (no plan here runs the LM head, and the per-layer ratio does not depend on the layer count).
  *
- *   npx tsc -p tsconfig.json && node dist/bench/examples.js [--reps 7] [--threads N]
+ *   npx tsc -p tsconfig.json && node dist/bench/examples.js [--reps 7] [--threads N] [--model DIR --seq 256]
+ *
+ * --model runs a checkpoint instead (e.g. models/tiny-multilingual, --seq 256, its window).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -20,16 +22,19 @@ import { DEFAULT_EDGES } from '../src/experiments/examples.js';
 import { writeSyntheticCheckpoint } from './synthetic-checkpoint.js';
 import { randomIds, timed } from './flops.js';
 
-const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '7' }, threads: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { reps: { type: 'string', default: '7' }, threads: { type: 'string' }, model: { type: 'string' }, seq: { type: 'string', default: '512' } },
+});
 const reps = Number(args.reps);
 const threads = args.threads ? Number(args.threads) : availableParallelism();
-const shape = { vocab: 32000, hidden: 896, intermediate: 4864, layers: 4, heads: 14, kvHeads: 2 };
-const T = 512;
+const T = Number(args.seq);
 
-const dir = mkdtempSync(join(tmpdir(), 'lape-bench-examples-'));
+const dir = args.model ?? mkdtempSync(join(tmpdir(), 'lape-bench-examples-'));
 try {
-  writeSyntheticCheckpoint(dir, shape);
+  if (!args.model) writeSyntheticCheckpoint(dir, { vocab: 32000, hidden: 896, intermediate: 4864, layers: 4, heads: 14, kvHeads: 2 });
   const model = loadModel(dir, { threads });
+  const spec = model.spec;
+  const shape = { vocab: spec.vocabSize, hidden: spec.hiddenSize, intermediate: spec.intermediateSize, layers: spec.numLayers };
   const layers = Array.from({ length: shape.layers }, (_, l) => l);
   const probeOf = (share: number): RunOptions => {
     const n = Math.round(shape.intermediate * share);
@@ -58,12 +63,12 @@ try {
   await model.release();
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const base = median(times[0]!);
-  console.log(`shape: 4 layers, hidden ${shape.hidden}, FFN ${shape.intermediate}; batch 1 × ${T}; ${threads} threads; median of ${reps}`);
+  console.log(`${args.model ?? 'synthetic'}: ${shape.layers} layers, hidden ${shape.hidden}, FFN ${shape.intermediate}; batch 1 × ${T}; ${threads} threads; median of ${reps}`);
   cases.forEach((c, i) => {
     const m = median(times[i]!);
     console.log(`${c.name.padEnd(26)} ${m.toFixed(1).padStart(7)} ms  ${((T / m) * 1000).toFixed(0).padStart(6)} tokens/s  ${(m / base).toFixed(3)}× record`);
   });
   console.log(`other processes used ${(100 * median(foreign)).toFixed(0)} % of the machine (median over runs)`);
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (!args.model) rmSync(dir, { recursive: true, force: true });
 }
