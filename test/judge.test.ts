@@ -207,3 +207,22 @@ test('judge: the embedded model\'s generations of the shipped questions, judged 
     await server.close();
   }
 });
+
+test('judge: steer-eval generations.jsonl gives the normal answer once per prompt and each intervention\'s', async () => {
+  const { readAnswers, readQuestions } = await import('../src/judge/answers.js');
+  const dir = tempDir();
+  const qs = readQuestions(repoPath('data/questions/questions.jsonl'));
+  const en = qs.filter((q) => q.lang === 'en');
+  const line = (kind: string, target: string, intervention: string, i: number, steered: string): string =>
+    JSON.stringify({ kind, source: 'en', target, intervention, prompt_index: i, prompt: en[i]!.question, normal: `normal ${i}`, steered, normal_lang: 'en', steered_lang: target });
+  const file = join(dir, 'generations.jsonl');
+  writeFileSync(file, [line('activate', 'zh', '+zh', 0, 'zh 0'), line('activate', 'zh', '+zh', 1, 'zh 1'), line('deactivate', 'en', '-en', 0, 'minus 0'), line('deactivate', 'en', '-en', 1, 'minus 1')].join('\n') + '\n');
+  const a = readAnswers(file, null, qs);
+  assert.deepEqual(a.map((x) => [x.condition, x.questionId, x.answer]), [
+    ['normal', 'en-1', 'normal 0'], ['activate zh', 'en-1', 'zh 0'], ['normal', 'en-2', 'normal 1'], ['activate zh', 'en-2', 'zh 1'],
+    ['deactivate en', 'en-1', 'minus 0'], ['deactivate en', 'en-2', 'minus 1'],
+  ]);
+  // A generate file whose prompts are not the questions: a clear error naming the file and line.
+  writeFileSync(join(dir, 'other.jsonl'), JSON.stringify({ index: 0, prompt: 'something else', text: 'x', intervention: 'none' }) + '\n');
+  assert.throws(() => readAnswers(join(dir, 'other.jsonl'), null, qs), /other\.jsonl.*line 1: its prompt is none of the questions'|line 1: its prompt is none of the questions'.*other\.jsonl/s);
+});

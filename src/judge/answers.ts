@@ -4,7 +4,7 @@
  * prompts came from the questions file) and `lape steer-eval` (generations.jsonl: normal and
  * steered text per prompt) write. Each answer belongs to a condition — a row of Table 1:
  * `LABEL=FILE` names it (normal, random, …); otherwise the file's intervention gives it
- * (none → normal, -zh → deactivate zh).
+ * (none → normal, -zh → deactivate zh, +zh → activate zh; combinations keep their label).
  */
 import { readTextFile } from '../corpus/text-files.js';
 import { LapeError } from '../errors.js';
@@ -56,8 +56,8 @@ export function readQuestions(path: string): Question[] {
 /** The Table 1 row of an intervention label. */
 export function conditionOf(intervention: string): string {
   if (intervention === 'none') return 'normal';
-  const m = /^-([A-Za-z0-9_-]+)$/.exec(intervention);
-  return m ? `deactivate ${m[1]}` : intervention;
+  const m = /^([-+])([A-Za-z0-9_-]+)$/.exec(intervention);
+  return m ? `${m[1] === '-' ? 'deactivate' : 'activate'} ${m[2]}` : intervention;
 }
 
 /** `[LABEL=]FILE` (a label has no slash; a path may hold "="). */
