@@ -115,7 +115,7 @@ export const judgeCommand: Command = {
     const r = await judgeAll(answers, client, model, cache, {
       concurrency: ctx.get(CONCURRENCY),
       onProgress: (p) => {
-        progress ??= new Progress({ label: 'judge', unit: 'answers', quiet: ctx.quiet, total: p.total });
+        progress ??= new Progress({ label: 'judge', unit: 'replies', quiet: ctx.quiet, total: p.total });
         progress.update(p.done);
       },
     });
