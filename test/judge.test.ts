@@ -3,7 +3,7 @@
  * (test/helpers/judge-server.ts): ratings parsed from the replies, retries after 429/500,
  * malformed replies and timeouts, the cache (a rerun sends nothing), a permanent error that stops
  * the run, failures that leave the cache for a rerun, resume after a kill, Table 1's rows and
- * columns, the API key never printed or written; and the plumbing on the embedded model's own
+ * columns, the concurrency limit, the API key never printed or written; and the plumbing on the embedded model's own
  * generations (their scores from this fake judge mean nothing).
  */
 import { test } from 'node:test';
@@ -141,8 +141,10 @@ test('judge: Table 1 shape — rows normal, random, deactivate L; columns questi
     generateJsonl(join(dir, 'zh.jsonl'), questions.map((q) => (q.lang === 'zh' ? 'score=2' : 'score=6')), '-zh');
     generateJsonl(join(dir, 'en.jsonl'), questions.map((q) => (q.lang === 'en' ? 'score=3' : 'score=6')), '-en');
     const out = join(dir, 'out');
+    server.delayMs = 20; // so that requests overlap: at most --concurrency (3) at once
     const r = await runMain(judgeArgs(server.url, out, [join(dir, 'zh.jsonl'), `random=${join(dir, 'rs.jsonl')}`, join(dir, 'en.jsonl'), join(dir, 'normal.jsonl')]));
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(server.maxInFlight, 3);
     const j = readJson(join(out, 'judge.json'));
     assert.deepEqual(j.languages, ['en', 'zh', 'fr', 'es', 'vi', 'id', 'ja']);
     assert.deepEqual(j.rows.map((x) => x.condition), ['normal', 'random', 'deactivate en', 'deactivate zh']);

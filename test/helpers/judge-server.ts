@@ -20,6 +20,8 @@ export interface JudgeServer {
   onRequest?: (total: number) => void;
   /** Delay of every reply (ms). */
   delayMs: number;
+  /** Most requests in flight at once so far. */
+  maxInFlight: number;
   close(): Promise<void>;
 }
 
@@ -43,10 +45,15 @@ export async function startJudgeServer(opts: { key?: string; slowMs?: number } =
     requests,
     total: () => total,
     delayMs: 0,
+    maxInFlight: 0,
     close: () => new Promise((r) => server.close(() => r())),
   };
   const chat = (content: string): string => JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] });
+  let inFlight = 0;
   const server: Server = createServer(async (req, res) => {
+    inFlight++;
+    state.maxInFlight = Math.max(state.maxInFlight, inFlight);
+    res.on('close', () => void inFlight--);
     const text = await body(req);
     if (req.url !== '/v1/chat/completions' || req.method !== 'POST') {
       res.writeHead(404).end('not found');
