@@ -132,3 +132,21 @@ test('report: the examples and judge sections escape text and highlight the toke
   assert.match(html, /Not a Table 1 result/);
   assert.match(html, /2\.00 <span class="note">\(3\)<\/span><span class="note"> −3\.00<\/span>/);
 });
+
+test('examples: --masks probes each selected neuron once, with all its languages, beside --neurons', async () => {
+  const { saveMasksJson } = await import('../src/select/masks-io.js');
+  const dir = tempDir();
+  const masks = join(dir, 'masks.json');
+  saveMasksJson(masks, { method: 'lape', languages: ['en', 'zh'], layers: 2, neurons: 96, settings: {}, masks: [[[3, 17], [0]], [[17], [0, 12]]] });
+  const out = join(dir, 'out');
+  const r = await runMain([
+    'examples', '--model', repoPath('test/fixtures/llama-gqa'), '--masks', masks, '--neurons', '1:90,0:3',
+    '--corpus', `en=${repoPath('test/fixtures/examples/en.txt')}`, '--seq-len', '32', '--per-neuron', '3', '--out', out, '--quiet',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const got = JSON.parse(readFileSync(join(out, 'examples.json'), 'utf8')) as Out & { method: string };
+  assert.equal(got.method, 'lape');
+  assert.deepEqual(got.neurons.map((n) => [`${n.layer}:${n.index}`, n.langs]), [['0:3', ['en']], ['0:17', ['en', 'zh']], ['1:0', ['en', 'zh']], ['1:12', ['zh']], ['1:90', []]]);
+  for (const n of got.neurons) assert.equal(n.top.length, 3);
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /id="examples"/);
+});
