@@ -62,7 +62,7 @@ export function instrument(g: GraphBuilder, spec: ModelSpec, plan: HookPlan): In
     pendingProbes = [];
     return g.op('Where', [g.op('IsNaN', [probe]), value, value]);
   };
-  // Shared probe inputs: K (≤ valid tokens of the batch) and the histogram edges.
+  // Shared probe inputs: K (≤ B·T) and the histogram edges.
   const probeK = probeLayers.size ? g.input('probe_k', ElemType.INT64, [1]) : '';
   const probeEdges = probeLayers.size ? g.op('Unsqueeze', [g.input('probe_edges', ElemType.FLOAT, ['edges']), g.i64([0, 2])]) : ''; // [1, E, 1]
   const validCol = probeLayers.size ? g.op('Greater', [g.op('Reshape', [tokenMask, g.i64([-1, 1])]), g.f32([0], [])]) : ''; // [B·T, 1]
@@ -92,7 +92,8 @@ export function instrument(g: GraphBuilder, spec: ModelSpec, plan: HookPlan): In
         }
         if (probeLayers.has(layer)) {
           const sel = g.op('Gather', [v, g.input(`probe_index.${layer}`, ElemType.INT64, [`probe_n${layer}`])], { axis: 1 }); // [B·T, n]
-          // Padding can never enter the top-K: it gets −∞ (the caller keeps K ≤ valid tokens).
+          // Padding never ranks above a real token: it gets −∞ (K is capped at B·T, so a batch with
+          // fewer valid tokens than K returns −∞ entries, which the caller skips).
           const valid = g.op('Where', [validCol, sel, g.f32([-Infinity], [])]);
           const [top, at] = g.opMulti('TopK', [valid, probeK], 2, { axis: 0, largest: 1, sorted: 1 });
           // count(x ≥ edge) per edge and neuron over valid tokens: [1, B·T] × [B·T, E·n].

@@ -73,7 +73,7 @@ export interface ProbeInputs {
   edges: Float32Array;
 }
 
-/** One probed layer of a run: [k × n] top values and their flat token positions (b·T + t), [E × n] counts ≥ edge. */
+/** One probed layer of a run: [k × n] top values (−∞ past the valid tokens) and their flat token positions (b·T + t), [E × n] counts ≥ edge. */
 export interface ProbeResult {
   k: number;
   top: Float32Array;
