@@ -150,3 +150,43 @@ test('examples: --masks probes each selected neuron once, with all its languages
   for (const n of got.neurons) assert.equal(n.top.length, 3);
   assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /id="examples"/);
 });
+
+test('probe plan with padding and K above the valid tokens: padding never ranks, the rest is −∞ (make_fixtures reference)', async () => {
+  const { loadModel } = await import('../src/runtime/model.js');
+  const { Reference } = await import('./helpers/reference.js');
+  const ref = new Reference(repoPath('test/fixtures/llama-gqa.ref.safetensors'));
+  const ids = ref.rows('input_ids');
+  const mask = ref.rows('attention_mask');
+  const valid = mask.flat().reduce((a, b) => a + b, 0); // 46 of 60 positions
+  const T = ids[0]!.length;
+  const I = 96;
+  const neurons = [0, 5, 50, 95];
+  const model = loadModel(repoPath('test/fixtures/llama-gqa'), { threads: 1 });
+  try {
+    const edges = Float32Array.from([-0.1, 0, 0.1]);
+    const r = await model.run({ ids: ids.map((row, b) => row.slice(0, mask[b]!.reduce((a, x) => a + x, 0))) }, { probeLayers: [1] }, { probe: { neurons: new Map([[1, neurons]]), k: 100, edges } });
+    const p = r.probe!.get(1)!;
+    assert.equal(p.k, r.batch * r.seq); // capped at B·T
+    const act = ref.get('hook_act.1'); // [B, T, I]
+    neurons.forEach((j, c) => {
+      const want = mask.flatMap((row, b) => row.map((m, t) => (m ? act[(b * T + t) * I + j]! : null))).filter((x): x is number => x !== null).sort((a, b) => b - a);
+      const got = Array.from({ length: p.k }, (_, i) => p.top[i * neurons.length + c]!);
+      assert.equal(got.filter((x) => x === -Infinity).length, p.k - valid, `neuron ${j}: −∞ entries`);
+      got.slice(0, valid).forEach((x, i) => assert.ok(Math.abs(x - want[i]!) < 1e-5, `neuron ${j} rank ${i}: ${x} vs ${want[i]}`));
+      for (let i = 0; i < valid; i++) {
+        const flat = Number(p.at[i * neurons.length + c]!);
+        const b = Math.floor(flat / r.seq);
+        const t = flat % r.seq;
+        assert.equal(mask[b]![t], 1, `neuron ${j}: rank ${i} is a padded position`);
+      }
+      edges.forEach((e, k) => {
+        const g = p.atLeast[k * neurons.length + c]!;
+        const w = want.filter((x) => x >= e).length;
+        const near = want.filter((x) => Math.abs(x - e) < 1e-5).length; // may fall on either side
+        assert.ok(Math.abs(g - w) <= near, `neuron ${j}: ${g} vs ${w} tokens ≥ ${e} (${near} within 1e-5)`);
+      });
+    });
+  } finally {
+    await model.release();
+  }
+});
