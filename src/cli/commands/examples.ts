@@ -36,7 +36,7 @@ function parseNeuron(raw: string): { layer: number; index: number } {
 
 const EX_CORPUS = variant(CORPUS, {
   metavar: '[LANG=]FILE,...',
-  help: 'text in each language, one paragraph per line (held-out text, e.g. data/corpus/zh.valid.txt);\nwithout LANG= the file name gives it',
+  help: 'text in each language, one paragraph per line (held-out text, e.g. data/corpus/zh.valid.txt); without LANG= the file name gives it',
 });
 const EX_MASKS = variant(MASKS, { help: 'probe every neuron of these masks (each with its languages)' });
 const NEURONS = opt.list('neurons', { metavar: 'L:I,...', item: parseNeuron, help: 'probe these neurons (layer:index), with or beside --masks' });

@@ -39,12 +39,12 @@ const ANSWERS = opt.list('answers', {
   metavar: '[LABEL=]FILE,...',
   io: { role: 'in' },
   required: true,
-  help: 'generations to rate: lape generate --out FILE or steer-eval generations.jsonl; LABEL= names\ntheir Table 1 row (random=gen.rs.jsonl), else the file\'s intervention does (none → normal, -zh → deactivate zh)',
+  help: 'generations to rate: lape generate --out FILE or steer-eval generations.jsonl; LABEL= names their Table 1 row (random=gen.rs.jsonl), else the file\'s intervention does (none → normal, -zh → deactivate zh)',
 });
 const QUESTIONS = opt.path('questions', {
   metavar: 'FILE',
   default: DEFAULT_QUESTIONS,
-  defaultText: 'data/questions/questions.jsonl (the project\'s own, CC0)',
+  defaultText: 'data/questions/questions.jsonl, the project\'s own, CC0',
   help: 'the questions, JSON Lines with "id", "lang", "prompt" (e.g. your copy of the multilingual Vicuna set)',
 });
 const ENDPOINT = opt.string('endpoint', { metavar: 'URL', required: true, help: 'OpenAI-compatible API base (https://api.openai.com/v1, http://127.0.0.1:8080/v1)' });
@@ -77,7 +77,7 @@ export const judgeCommand: Command = {
     'Scores of a small local model as judge test the plumbing only; they are not a Table 1 result.',
   ],
   examples: [
-    'lape judge --endpoint https://api.openai.com/v1 --judge-model gpt-4o \\\n      --answers normal=gen/normal.jsonl,random=gen/random.jsonl,gen/-zh.jsonl --out judged',
+    'lape judge --endpoint https://api.openai.com/v1 --judge-model gpt-4o \\\n      --answers normal=gen/normal.jsonl,random=gen/random.jsonl,gen/zh.jsonl --out judged',
     'lape judge --endpoint http://127.0.0.1:8080/v1 --judge-model local --answers lape-demo/generations.jsonl --out lape-demo',
   ],
   async run(ctx) {
