@@ -81,8 +81,9 @@ export class ChatClient {
       res = await fetch(this.url, { method: 'POST', headers, body: JSON.stringify(this.body(messages)), signal: AbortSignal.timeout(this.opts.timeoutMs) });
       text = await res.text();
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      const what = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no reply within ${this.opts.timeoutMs / 1000} s` : `${err.message}${err.cause?.code ? ` (${err.cause.code})` : ''}`;
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      const cause = err.cause?.code ?? err.cause?.message; // ECONNREFUSED, ENOTFOUND, "bad port", …
+      const what = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no reply within ${this.opts.timeoutMs / 1000} s` : `${err.message}${cause ? ` (${cause})` : ''}`;
       return { ok: false, permanent: false, problem: what };
     }
     if (!res.ok) {
@@ -109,7 +110,7 @@ export class ChatClient {
       if (r.ok) return r.content;
       const problem = this.scrub(r.problem);
       if (r.permanent) throw new PermanentJudgeError(`the judge endpoint ${this.url} refused the request: ${problem}`);
-      if (attempt >= this.opts.retries) throw new LapeError(`the judge endpoint ${this.url} failed ${attempt + 1} times; last: ${problem}`);
+      if (attempt >= this.opts.retries) throw new LapeError(`the judge endpoint ${this.url} failed ${attempt + 1} time${attempt ? 's' : ''}; last: ${problem}`);
       const backoff = Math.min(max, this.opts.backoffMs * 2 ** attempt) * (0.5 + 0.5 * Math.random());
       const delay = Math.min(max, Math.max(backoff, r.retryAfter ?? 0));
       this.opts.onRetry?.(problem, attempt + 1, delay);

@@ -122,7 +122,7 @@ export const judgeCommand: Command = {
     (progress as Progress | null)?.finish();
     if (r.failures.length) {
       throw new LapeError(
-        `${r.failures.length} of ${answers.length} answers could not be rated (the ${r.requests} replies received are cached in ${cache.path}; rerun to retry the rest):\n  ${r.failures.slice(0, 5).join('\n  ')}`,
+        `${r.failures.length} of ${answers.length} answers could not be rated (${r.requests ? `the ${r.requests} replies received are cached in ${cache.path}` : 'no reply was received'}; rerun to retry the rest):\n  ${r.failures.slice(0, 5).join('\n  ')}`,
       );
     }
     const table = judgeTable(r.judgments, LANGUAGE_ORDER);
