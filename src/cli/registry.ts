@@ -14,6 +14,8 @@ import { steerEvalCommand } from './commands/steer-eval.js';
 import { sesCommand } from './commands/ses.js';
 import { dominanceCommand } from './commands/dominance.js';
 import { slurmCommand } from './commands/slurm.js';
+import { examplesCommand } from './commands/examples.js';
+import { judgeCommand } from './commands/judge.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -32,6 +34,8 @@ export const COMMANDS: Command[] = [
   steerEvalCommand,
   sesCommand,
   dominanceCommand,
+  examplesCommand,
+  judgeCommand,
   reportCommand,
 ];
 
