@@ -14,6 +14,8 @@ import { steerEvalCommand } from './commands/steer-eval.js';
 import { sesCommand } from './commands/ses.js';
 import { dominanceCommand } from './commands/dominance.js';
 import { slurmCommand } from './commands/slurm.js';
+import { examplesCommand } from './commands/examples.js';
+import { judgeCommand } from './commands/judge.js';
 import { exploreCommand, serveCommand } from './commands/serve.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
@@ -33,6 +35,8 @@ export const COMMANDS: Command[] = [
   steerEvalCommand,
   sesCommand,
   dominanceCommand,
+  examplesCommand,
+  judgeCommand,
   reportCommand,
   serveCommand,
   exploreCommand,

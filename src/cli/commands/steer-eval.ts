@@ -76,7 +76,7 @@ export const steerEvalCommand: Command = {
     const maxPrompts = ctx.get(MAX_PROMPTS);
     const promptTokens = ctx.get(PROMPT_TOKENS);
     const outDir = ctx.get(OUT_DIR);
-    const parsed = ctx.get(SOURCES).map(parsePromptSpec);
+    const parsed = ctx.get(SOURCES).map((s) => parsePromptSpec(s));
     const seen = new Set<string>();
     for (const p of parsed) {
       if (seen.has(p.lang)) throw usageError(`--prompts: language "${p.lang}" given twice`);
