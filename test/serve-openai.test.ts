@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { runCli } from './helpers/cli.js';
 import { MODEL, startServe, steeringInputs, type Served } from './helpers/serve.js';
+import { repoPath } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 
 const PROMPTS = ['The menu bar', 'Choose Format - Cells', 'To insert a table'];
@@ -180,4 +181,24 @@ test('lape serve answers the openai client; steering; OpenAI errors; cancel; SIG
     assert.equal(open.code, 2);
     assert.match(open.stderr, /--host 0\.0\.0\.0 makes the server reachable from other machines: give --api-key/);
   });
+});
+
+test('lape explore DIR without a model: the explorer and its data, no OpenAI routes', { timeout: 60_000 }, async () => {
+  const s = await startServe(['explore', repoPath('test/fixtures/report-sample')]);
+  try {
+    const page = await (await fetch(s.url)).text();
+    assert.match(page, /^<!doctype html>[\s\S]*<script type="module">[\s\S]+<\/script><\/body><\/html>$/);
+    assert.doesNotMatch(page, /<script[^>]+src=|<link[^>]+href="http/i, 'the bundle is inlined (the browser test checks that no request leaves the server)');
+    const data = (await (await fetch(`${s.url}/api/explorer`)).json()) as { matrices: unknown[]; masks: Array<{ file: string }>; model: unknown };
+    assert.ok(data.matrices.length >= 1);
+    assert.equal(data.masks[0]!.file, 'masks.json');
+    assert.equal(data.model, null);
+    const bad = await fetch(`${s.url}/api/neurons?masks=masks.json&layer=99&lang=zh`);
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: { message: string } }).error.message, /layer 99 outside 0\.\.7/);
+    const v1 = await fetch(`${s.url}/v1/models`);
+    assert.equal(v1.status, 404);
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
 });

@@ -64,7 +64,7 @@ export function startServe(args: string[], env: Record<string, string> = {}): Pr
     const timer = setTimeout(() => reject(new Error(`lape serve did not start in 60 s:\n${err}`)), 60_000);
     proc.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
-      const m = /listening on (http:\/\/[^\s]+?)(?:\s|$)/.exec(err);
+      const m = /listening on (http:\/\/[\w.:[\]-]+)/.exec(err);
       if (m) {
         clearTimeout(timer);
         resolve({
