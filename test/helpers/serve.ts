@@ -53,7 +53,8 @@ export interface Served {
 /** Starts `lape serve ARGS --port 0` (or `lape explore` when args[0] is "explore"). */
 export function startServe(args: string[], env: Record<string, string> = {}): Promise<Served> {
   const argv = args[0] === 'explore' ? args : ['serve', ...args];
-  const proc = spawn(process.execPath, [repoPath('dist/src/cli/main.js'), ...argv, '--port', '0', '--threads', '1'], {
+  const threads = argv.includes('--model') ? ['--threads', '1'] : [];
+  const proc = spawn(process.execPath, [repoPath('dist/src/cli/main.js'), ...argv, '--port', '0', ...threads], {
     cwd: repoPath('.'),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,7 @@
  */
 import type { Command } from '../command.js';
 import { MODEL_DIR, MODEL_GROUP, THREADS, WEIGHTS, DEVICE, openModel } from '../groups/model.js';
-import { RESULTS, SERVER_GROUP, SERVE_STEERING_GROUP, serve, serverKey } from '../groups/serve.js';
+import { EXPLORE_STEERING_GROUP, RESULTS, SERVER_GROUP, SERVE_STEERING_GROUP, serve, serverKey } from '../groups/serve.js';
 import { group, optionalOption, variant } from '../options/option.js';
 
 const NOTES = [
@@ -42,12 +42,17 @@ export const serveCommand: Command = {
   },
 };
 
+const WITH_MODEL = { appliesWhen: { option: 'model' } };
 const OPTIONAL_MODEL = variant(optionalOption(MODEL_DIR), { help: 'a checkpoint for the steering playground (as lape serve --model)' });
 
 export const exploreCommand: Command = {
   name: 'explore',
   summary: 'Explore an output folder in the browser (matrices, neurons; steering playground with --model)',
-  options: [group('Model', OPTIONAL_MODEL, THREADS, WEIGHTS, DEVICE), SERVE_STEERING_GROUP, SERVER_GROUP],
+  options: [
+    group('Model', OPTIONAL_MODEL, variant(THREADS, WITH_MODEL), variant(WEIGHTS, WITH_MODEL), variant(DEVICE, WITH_MODEL)),
+    EXPLORE_STEERING_GROUP,
+    SERVER_GROUP,
+  ],
   positionals: { metavar: 'DIR', help: 'an output folder of lape demo, ppl, identify, …', min: 1, max: 1, io: { role: 'in' } },
   notes: ['The same server as lape serve --results DIR; without --model only the explorer is served.', ...NOTES.slice(0, 2)],
   examples: ['lape explore lape-demo', 'lape explore lape-demo --model models/tiny-multilingual --port 8080'],

@@ -37,11 +37,18 @@ export const RESULTS = opt.path('results', { metavar: 'DIR', io: { role: 'in' },
 
 export const SERVER_GROUP = group('Server', HOST, PORT, API_KEY, MAX_BATCH, MAX_QUEUE, MAX_TOKENS, SERVED_NAME, NO_CONTINUOUS, GRACE);
 
+const SERVE_MASKS = variant(MASKS, { help: 'language-specific neurons requests may activate/deactivate' });
+const SERVE_STATS = variant(STEER_STATS, { help: 'activation statistics (mean activations) for activation: a folder of LANG.safetensors, or files' });
+const STEERING_TITLE = 'Steering (the request\'s "lape" object)';
+
 /** serve: masks and statistics for the `lape` request object (both optional). */
-export const SERVE_STEERING_GROUP = group(
-  'Steering (the request\'s "lape" object)',
-  variant(MASKS, { help: 'language-specific neurons requests may activate/deactivate' }),
-  variant(STEER_STATS, { help: 'activation statistics (mean activations) for activation: a folder of LANG.safetensors, or files' }),
+export const SERVE_STEERING_GROUP = group(STEERING_TITLE, SERVE_MASKS, SERVE_STATS);
+
+/** explore: the same, only with --model (the playground). */
+export const EXPLORE_STEERING_GROUP = group(
+  STEERING_TITLE,
+  variant(SERVE_MASKS, { appliesWhen: { option: 'model' } }),
+  variant(SERVE_STATS, { appliesWhen: { option: 'model' } }),
 );
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
