@@ -3,7 +3,8 @@
  * streaming and not (the streamed text equals the non-streamed one, usage and finish_reason are
  * right), steering in add mode changes the output of the embedded model, errors come back as
  * OpenAI errors (the client's error classes, status, param), a client that disconnects cancels
- * its generation, the API key (401 without it), --host 0.0.0.0 without a key refused, and SIGTERM
+ * its generation, the API key (401 without it), --host 0.0.0.0 without a key refused, a Host
+ * header that is not loopback refused without a key (DNS rebinding), and SIGTERM
  * lets a request in flight finish and exits 0.
  */
 import { test } from 'node:test';
@@ -26,6 +27,21 @@ test('lape serve answers the openai client; steering; OpenAI errors; cancel; SIG
   const served: Served = await startServe(['--model', MODEL, '--masks', masks, '--stats', stats, '--max-tokens', '400']);
   try {
     const client = new OpenAI({ baseURL: `${served.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+
+    await t.test('without a key, a Host that is not loopback is refused (DNS rebinding)', async () => {
+      const { request } = await import('node:http');
+      const u = new URL(served.url);
+      const withHost = (host: string) =>
+        new Promise<number>((resolve, reject) => {
+          request({ host: u.hostname, port: u.port, path: '/health', headers: { host } }, (r) => {
+            r.resume();
+            resolve(r.statusCode!);
+          }).on('error', reject).end();
+        });
+      assert.equal(await withHost('evil.example:8000'), 403);
+      assert.equal(await withHost(`localhost:${u.port}`), 200);
+      assert.equal(await withHost('[::1]'), 200);
+    });
 
     await t.test('models', async () => {
       const list = await client.models.list();

@@ -9,7 +9,8 @@
  *
  * Security: an API key, when set, is required as `Authorization: Bearer KEY` on every route but
  * the explorer's static page, compared in constant time (SHA-256 of both, timingSafeEqual).
- * Binding elsewhere than loopback needs a key (checked by the command).
+ * Binding elsewhere than loopback needs a key (checked by the command); without a key, requests
+ * whose Host header is not a loopback name are refused (403: DNS rebinding from a web page).
  * Shutdown (SIGTERM/SIGINT, or close()): stop accepting, let running and queued requests finish
  * within the grace period, cancel what is left, release the model.
  */
@@ -65,6 +66,9 @@ export interface RunningServer {
 }
 
 const MAX_BODY = 4 << 20;
+
+/** Host headers of loopback addresses (with an optional port). */
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?$/i;
 
 const FINISH: Record<Generation['stopReason'], 'stop' | 'length'> = { eos: 'stop', stop: 'stop', length: 'length', context: 'length' };
 
@@ -202,6 +206,11 @@ export function startServer(o: ServerOptions): Promise<RunningServer> {
   const e = o.engine;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Without a key the server trusts loopback; a Host header naming anything else is a web page
+    // elsewhere reaching it through DNS rebinding, not a local client.
+    if (o.apiKey === undefined && !LOOPBACK_HOST.test(req.headers.host ?? '')) {
+      throw new ApiError(403, `Host ${JSON.stringify(req.headers.host ?? '')} is not a loopback name; without --api-key lape serve answers only 127.0.0.1, localhost and [::1]`);
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = `${req.method} ${url.pathname}`;
     if (o.publicRoutes && (await o.publicRoutes(req, res, url))) return;
