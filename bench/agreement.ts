@@ -26,7 +26,7 @@ const root = new URL('../../', import.meta.url).pathname;
 const MODEL = join(root, 'models/tiny-multilingual');
 const CORPUS = join(root, 'data/corpus');
 const LANGS = ['en', 'zh', 'fr', 'es', 'vi', 'id', 'ja'];
-const TYPES: WeightType[] = ['stored', 'bf16', 'int8', 'int4'];
+const TYPES: WeightType[] = ['stored', 'bf16', 'int8', 'int4', 'w8a8'];
 const ownCache = !process.env.LAPE_CACHE_DIR;
 if (ownCache) process.env.LAPE_CACHE_DIR = mkdtempSync(join(tmpdir(), 'lape-agree-'));
 

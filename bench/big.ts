@@ -13,9 +13,9 @@
  *
  * --dir: where the checkpoints go (default a new folder under os.tmpdir()); checkpoints already
  * there (written by an earlier --keep run) are reused and never deleted. --keep: keep what this
- * run wrote. int8/int4 derive their weights into a cache: <dir>/cache unless LAPE_CACHE_DIR is
+ * run wrote. int8/int4/w8a8 derive their weights into a cache: <dir>/cache unless LAPE_CACHE_DIR is
  * set (kept and removed with the checkpoints). Cases (default all): q05-f32, q05-f32-folded,
- * q05-bf16, q05-bf16-f32, q05-int8, q05-int4, 7b-bf16, 7b-int8, 7b-int4; those with a weight type
+ * q05-bf16, q05-bf16-f32, q05-int8, q05-int4, q05-w8a8, 7b-bf16, 7b-int8, 7b-int4, 7b-w8a8; those with a weight type
  * this build's loadModel does not accept are skipped with a message. A case whose checkpoint
  * (or derived cache) would not fit on the disk is skipped with a message.
  */
@@ -48,7 +48,7 @@ const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const COMPLETE = '.lape-bench-complete';
 
-type WeightsOpt = 'stored' | 'f32' | 'bf16' | 'int8' | 'int4';
+type WeightsOpt = 'stored' | 'f32' | 'bf16' | 'int8' | 'int4' | 'w8a8';
 
 interface CheckpointKind {
   key: string;
@@ -77,9 +77,11 @@ const CASES: Case[] = [
   { name: 'q05-bf16-f32', checkpoint: 'q05-bf16', weights: 'f32', residency: 'folded', cachePerParam: 4 },
   { name: 'q05-int8', checkpoint: 'q05-bf16', weights: 'int8', residency: 'mapped', cachePerParam: 1.1 },
   { name: 'q05-int4', checkpoint: 'q05-bf16', weights: 'int4', residency: 'mapped', cachePerParam: 0.7 },
+  { name: 'q05-w8a8', checkpoint: 'q05-bf16', weights: 'w8a8', residency: 'mapped', cachePerParam: 1.1 },
   { name: '7b-bf16', checkpoint: '7b-bf16', weights: 'stored', residency: 'mapped', cachePerParam: 0 },
   { name: '7b-int8', checkpoint: '7b-bf16', weights: 'int8', residency: 'mapped', cachePerParam: 1.1 },
   { name: '7b-int4', checkpoint: '7b-bf16', weights: 'int4', residency: 'mapped', cachePerParam: 0.7 },
+  { name: '7b-w8a8', checkpoint: '7b-bf16', weights: 'w8a8', residency: 'mapped', cachePerParam: 1.1 },
 ];
 
 /**
@@ -109,7 +111,7 @@ function acceptedWeightTypes(): Set<WeightsOpt> {
       }
     }
   }
-  for (const t of ['f32', 'bf16', 'int8', 'int4'] as const) if (types.includes(`'${t}'`) || types.includes(`"${t}"`)) ok.add(t);
+  for (const t of ['f32', 'bf16', 'int8', 'int4', 'w8a8'] as const) if (types.includes(`'${t}'`) || types.includes(`"${t}"`)) ok.add(t);
   return ok;
 }
 function findDts(dir: string): string[] {
@@ -478,18 +480,20 @@ async function main(): Promise<void> {
       targets[`bf16VsF32.${ref.r.name}`] = { ratio: q, met: q >= 0.85 };
     }
   }
-  for (const n of ['7b-int8', '7b-int4']) {
+  // The int8 targets are the issue's; both int8 paths are judged by them (w8a8 also quantises activations per token).
+  const int8ish = (n: string): boolean => n === '7b-int8' || n === '7b-w8a8';
+  for (const n of ['7b-int8', '7b-int4', '7b-w8a8']) {
     const x = get(n);
     if (!x) continue;
     const bf16File = b7?.r.fileBytes ?? x.r.fileBytes;
     const rssRatio = x.r.maxRss / bf16File;
-    const lim = n === '7b-int8' ? 0.7 : NaN;
+    const lim = int8ish(n) ? 0.7 : NaN;
     console.log(`${n} peak RSS / bf16 file: ${fmt(rssRatio, 2)}×${Number.isNaN(lim) ? '' : ` (target ≤ ${lim}×) — ${verdict(rssRatio <= lim)}`}`);
     targets[`${n}.rss`] = { ratio: rssRatio, met: Number.isNaN(lim) ? null : rssRatio <= lim };
     if (b7) {
       const q = x.tokS / b7.tokS;
-      console.log(`${n} throughput / 7B bf16: ${fmt(q, 2)}×${n === '7b-int8' ? ` (target ≥ 1.5×) — ${verdict(q >= 1.5)}` : ''}`);
-      targets[`${n}.speed`] = { ratio: q, met: n === '7b-int8' ? q >= 1.5 : null };
+      console.log(`${n} throughput / 7B bf16: ${fmt(q, 2)}×${int8ish(n) ? ` (target ≥ 1.5×) — ${verdict(q >= 1.5)}` : ''}`);
+      targets[`${n}.speed`] = { ratio: q, met: int8ish(n) ? q >= 1.5 : null };
     }
   }
 

@@ -119,7 +119,7 @@ test('--langs everywhere: import-tang keeps --languages as a deprecated alias', 
 
 test('the --out rule: FILE for one result, DIR for several; both checked', () => {
   const files = ['record', 'merge', 'identify', 'import-tang', 'layers', 'overlap', 'generate'];
-  const dirs = ['ppl', 'sweep', 'ses', 'dominance', 'steer-eval', 'stability', 'record-langs', 'demo', 'slurm'];
+  const dirs = ['ppl', 'sweep', 'ses', 'dominance', 'steer-eval', 'stability', 'record-langs', 'demo', 'slurm', 'examples', 'judge'];
   for (const c of COMMANDS) {
     const out = commandOptions(c).find((o) => o.name === 'out');
     if (!out) continue;

@@ -44,6 +44,10 @@ writeFileSync(pth, archive('X', masksPickle([[{ key: '0', numel: 1, offset: 0, s
 const prompts = join(ws, 'en.prompts.txt');
 writeFileSync(prompts, 'The menu\nOpen a file\n');
 const en = join(corpus, 'en.train.txt');
+const questions = join(ws, 'questions.jsonl');
+writeFileSync(questions, '{"id":"en-1","lang":"en","prompt":"The menu"}\n');
+const answers = join(ws, 'answers.jsonl');
+writeFileSync(answers, '{"index":0,"prompt":"The menu","text":"bar","intervention":"none","meta":{"id":"en-1","lang":"en"}}\n');
 
 /** Required inputs per command (everything but the output). */
 const FIXTURES: Record<string, string[]> = {
@@ -64,6 +68,9 @@ const FIXTURES: Record<string, string[]> = {
   dominance: ['--model', model, '--parallel', join(corpus, 'parallel.jsonl')],
   report: [],
   slurm: ['--model', model, '--langs', 'en,fr', '--corpus-dir', corpus, '--shards', '2'],
+  examples: ['--model', model, '--masks', masks, '--corpus', en],
+  // Port 9 (discard): the guard refuses before any request.
+  judge: ['--endpoint', 'http://127.0.0.1:9/v1', '--judge-model', 'x', '--answers', answers, '--questions', questions],
 };
 
 function outputOf(cmd: Command): { io: Extract<OptionIo, { role: 'out' }>; positional: boolean } | null {

@@ -100,10 +100,10 @@ test('sections appear only when their files exist', async () => {
   assert.deepEqual(r1.sections, ['summary', 'layers', 'overlap']);
 
   const some = sampleCopy();
-  for (const f of ['ppl.json', 'ppl.lap.json', 'ppl.rs.json', 'ppl.layers-bottom2.json', 'sweep.json', 'steering.json', 'run.json', 'masks.json']) rmSync(join(some, f));
+  for (const f of ['ppl.json', 'ppl.lap.json', 'ppl.rs.json', 'ppl.layers-bottom2.json', 'sweep.json', 'steering.json', 'run.json', 'masks.json', 'judge.json']) rmSync(join(some, f));
   rmSync(join(some, 'sweep.csv'));
   const r2 = await buildReport(some);
-  assert.deepEqual(r2.sections, ['summary', 'ses', 'steering', 'lape', 'stability']);
+  assert.deepEqual(r2.sections, ['summary', 'examples', 'ses', 'steering', 'lape', 'stability']);
   assert.ok(!existsSync(join(some, 'report-sweep.csv')));
 });
 

@@ -1,5 +1,5 @@
 /**
- * --weights bf16 | int8 | int4: the MatMulNBits block encoding, results close to the stored weights
+ * --weights bf16 | int8 | int4 | w8a8: the MatMulNBits block and per-channel int8 encodings, results close to the stored weights
  * within the tolerances bench/agreement.ts measured, the cache written once and the checkpoint
  * only read, and the weight type recorded in statistics (merge refuses to mix types).
  */
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { quantizeBlocks } from '../src/checkpoint/derived-weights.js';
+import { quantizeBlocks, quantizePerChannel } from '../src/checkpoint/derived-weights.js';
 import { loadModel } from '../src/runtime/model.js';
 import type { WeightType } from '../src/checkpoint/derived-weights.js';
 import { repoPath } from './helpers/paths.js';
@@ -44,6 +44,24 @@ test('block quantisation: symmetric codes around 2^(bits-1), low nibble first, e
   }
 });
 
+test('per-channel int8 (w8a8): codes transposed to [k, n], one scale per output row, error ≤ half a step', () => {
+  const [n, k] = [3, 7];
+  const w = Float32Array.from({ length: n * k }, (_, i) => Math.cos(i * 0.9) * (1 + (i % 4)));
+  w[1 * k + 2] = 0; // a row's values other than its maximum still get their own codes
+  const { codes, scales } = quantizePerChannel(w, n, k);
+  assert.equal(codes.length, n * k);
+  for (let r = 0; r < n; r++) {
+    let amax = 0;
+    for (let j = 0; j < k; j++) amax = Math.max(amax, Math.abs(w[r * k + j]!));
+    assert.equal(scales[r], Math.fround(amax / 127), `row ${r} scale`);
+    for (let j = 0; j < k; j++) {
+      const q = codes[j * n + r]!;
+      assert.ok(q >= -127 && q <= 127);
+      assert.ok(Math.abs(q * scales[r]! - w[r * k + j]!) <= scales[r]! / 2 + 1e-6, `row ${r} col ${j}`);
+    }
+  }
+});
+
 /** Largest |logit difference| / largest |logit| of a weight type against the stored weights. */
 async function logitsError(dir: string, type: WeightType): Promise<number> {
   const ids = [Array.from({ length: 20 }, (_, i) => (i * 37 + 11) % 298)];
@@ -66,18 +84,32 @@ async function logitsError(dir: string, type: WeightType): Promise<number> {
 }
 
 // Tolerances: ≈ 3× (int4: 2×) the largest error bench/agreement.ts measured on these three
-// fixtures (README, "Weights in memory": bf16 ≤ 6.4e-3, int8 ≤ 2.7e-2, int4 ≤ 0.34 of the logit scale).
-const TOLERANCE: Record<string, number> = { bf16: 0.02, int8: 0.08, int4: 0.7 };
+// fixtures (README, "Weights in memory": bf16 ≤ 6.4e-3, int8 ≤ 2.7e-2, int4 ≤ 0.34, w8a8 ≤ 2.7e-2 of
+// the logit scale).
+const TOLERANCE: Record<string, number> = { bf16: 0.02, int8: 0.08, int4: 0.7, w8a8: 0.08 };
 
 for (const fixture of ['llama-bias', 'gpt2', 'bloom']) {
-  test(`${fixture}: bf16, int8 and int4 logits stay within the measured quantisation error of the stored weights`, async () => {
-    for (const type of ['bf16', 'int8', 'int4'] as const) {
+  test(`${fixture}: bf16, int8, int4 and w8a8 logits stay within the measured quantisation error of the stored weights`, async () => {
+    for (const type of ['bf16', 'int8', 'int4', 'w8a8'] as const) {
       const err = await logitsError(repoPath(`test/fixtures/hf/${fixture}`), type);
       assert.ok(err > 0 || type === 'bf16', `${type} changes something`);
       assert.ok(err <= TOLERANCE[type]!, `${type}: relative logits error ${err.toExponential(2)} > ${TOLERANCE[type]}`);
     }
   });
 }
+
+test('w8a8 quantises activations per token: a row gives the same logits alone and in a batch', async () => {
+  const m = loadModel(repoPath('test/fixtures/hf/llama-bias'), { weights: 'w8a8', threads: 1 });
+  try {
+    const a = Array.from({ length: 12 }, (_, i) => (i * 37 + 11) % 298);
+    const b = Array.from({ length: 12 }, (_, i) => (i * 91 + 5) % 298);
+    const alone = (await m.run({ ids: [a] }, { logits: 'all' })).logits!;
+    const both = (await m.run({ ids: [a, b] }, { logits: 'all' })).logits!;
+    assert.deepEqual(Array.from(both.subarray(0, alone.length)), Array.from(alone));
+  } finally {
+    await m.release();
+  }
+});
 
 test('derived weights are written once into the cache; the checkpoint is only read', async () => {
   const dir = repoPath('test/fixtures/hf/llama-bias');

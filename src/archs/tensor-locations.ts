@@ -32,4 +32,18 @@ export interface NBitsLocation {
   accuracyLevel?: 0 | 4;
 }
 
-export type TensorLocation = WeightLocation | NBitsLocation;
+/**
+ * A projection as int8 weights with one f32 scale per output (w ≈ q · scale[n]), stored transposed
+ * as codes int8 [k, n] for ONNX MatMulInteger; the graph quantises activations to int8 per token
+ * (symmetric, per row) so the product runs on int8 (VNNI) kernels: W8A8.
+ */
+export interface Int8Location {
+  kind: 'w8a8';
+  file: string;
+  n: number;
+  k: number;
+  codes: { offset: number; length: number };
+  scales: { offset: number; length: number };
+}
+
+export type TensorLocation = WeightLocation | NBitsLocation | Int8Location;

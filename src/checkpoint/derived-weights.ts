@@ -6,7 +6,9 @@
  * symmetric (w ≈ (q − 2^(bits−1)) · scale, scale = max|w| / (2^(bits−1) − 1)), uint8 codes, two
  * 4-bit codes per byte (even index in the low nibble), one f32 scale per block. Only the
  * projections of the blocks are quantised; embeddings, norms, biases and the LM head keep their
- * stored type (bf16 converts every tensor).
+ * stored type (bf16 converts every tensor). w8a8 holds the projections as int8 per output channel
+ * (scale = max|w| / 127 over the whole input row), transposed to [k, n] for MatMulInteger; the graph
+ * quantises the activations per token, so the matmuls run on int8 kernels (decoder.ts).
  *
  * Quantised GGUF tensors: with the default `stored`, a projection of a type whose blocks are
  * MatMulNBits blocks exactly (Q8_0, Q4_0, Q5_0, Q3_K, Q6_K; gguf-quants.ts) is repacked without
@@ -27,8 +29,10 @@ import type { TensorLocation, WeightLocation } from '../archs/tensor-locations.j
 import { readSafetensorsHeader, readFileRange, bytesToFloat32, type DType } from './safetensors.js';
 import { dequantize, exactNBits, isQuantType, toMatMulNBits, type ExactNBitsType } from './gguf-quants.js';
 
-export type WeightType = 'stored' | 'f32' | 'bf16' | 'int8' | 'int4';
-export const WEIGHT_TYPES: readonly WeightType[] = ['stored', 'f32', 'bf16', 'int8', 'int4'];
+export type WeightType = 'stored' | 'f32' | 'bf16' | 'int8' | 'int4' | 'w8a8';
+export const WEIGHT_TYPES: readonly WeightType[] = ['stored', 'f32', 'bf16', 'int8', 'int4', 'w8a8'];
+/** Types whose projections are written into the cache quantised. */
+export const QUANTISED_TYPES: readonly WeightType[] = ['int8', 'int4', 'w8a8'];
 
 /** Block sizes: 32 for int4 (as GGUF Q4_0), 128 for int8 (scales cost 3 % instead of 12 %; measured faster). */
 export const BLOCK_SIZE = { int8: 128, int4: 32 } as const;
@@ -90,6 +94,8 @@ interface Planned {
   held?: string;
   /** MatMulNBits codes entry: the block parameters. */
   nbits?: { bits: 4 | 8; blockSize: number };
+  /** MatMulInteger codes entry (w8a8). */
+  int8?: true;
 }
 
 const f32ToBf16 = (src: Float32Array): Uint8Array => {
@@ -131,6 +137,21 @@ export function quantizeBlocks(w: Float32Array, n: number, k: number, bits: 4 | 
   return { codes, scales };
 }
 
+/** W [n, k] row-major → int8 codes [k, n] (transposed, for MatMulInteger) and one scale per output row. */
+export function quantizePerChannel(w: Float32Array, n: number, k: number): { codes: Int8Array; scales: Float32Array } {
+  const codes = new Int8Array(k * n);
+  const scales = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    let amax = 0;
+    for (let j = 0; j < k; j++) amax = Math.max(amax, Math.abs(w[r * k + j]!));
+    const scale = amax / 127;
+    scales[r] = scale;
+    const inv = scale > 0 ? 1 / scale : 0;
+    for (let j = 0; j < k; j++) codes[j * n + r] = Math.round(w[r * k + j]! * inv);
+  }
+  return { codes, scales };
+}
+
 function plan(ck: Checkpoint, type: WeightType): Planned[] {
   const projections = new Set<string>();
   for (const layer of ck.tensors.layers) for (const r of PROJECTIONS) if (layer[r]) projections.add(layer[r]!.weight);
@@ -140,7 +161,22 @@ function plan(ck: Checkpoint, type: WeightType): Planned[] {
     const stored = ck.weights.get(name)!;
     const numel = shape.reduce((a, b) => a * b, 1);
     const exact = type === 'stored' && projections.has(name) && !inOut && shape.length === 2 ? exactNBits(stored.dtype) : null;
-    if (projections.has(name) && (type === 'int8' || type === 'int4')) {
+    if (projections.has(name) && type === 'w8a8') {
+      const [n, k] = inOut ? [shape[1]!, shape[0]!] : [shape[0]!, shape[1]!];
+      let last: { codes: Int8Array; scales: Float32Array } | null = null;
+      out.push({
+        key: `${name}::codes`, source: name, dtype: 'I8', shape: [k, n], bytes: n * k, needs: 'f32',
+        encode: (f32) => {
+          last = quantizePerChannel(inOut ? transpose(f32, k, n) : f32, n, k);
+          return new Uint8Array(last.codes.buffer);
+        },
+        held: `int8 per channel, W8A8 (MatMulInteger)${isQuantType(stored.dtype) ? ' (re-quantised from the decoded values)' : ''}`, int8: true,
+      });
+      out.push({
+        key: `${name}::scales`, source: name, dtype: 'F32', shape: [n], bytes: n * 4, needs: 'none',
+        encode: () => new Uint8Array(last!.scales.buffer),
+      });
+    } else if (projections.has(name) && (type === 'int8' || type === 'int4')) {
       const bits = type === 'int8' ? 8 : 4;
       const blockSize = BLOCK_SIZE[type];
       const [n, k] = inOut ? [shape[1]!, shape[0]!] : [shape[0]!, shape[1]!];
@@ -235,6 +271,7 @@ export function derivedWeights(ck: Checkpoint, type: WeightType, onProgress?: (m
     return { offset: t.fileOffset, length: t.byteLength };
   };
   const nbits = new Map(planned.filter((p) => p.nbits).map((p) => [p.source, p.nbits!]));
+  const int8 = new Set(planned.filter((p) => p.int8).map((p) => p.source));
   const holdings = weightHoldings(ck, type);
   return {
     dir,
@@ -244,6 +281,11 @@ export function derivedWeights(ck: Checkpoint, type: WeightType, onProgress?: (m
     halfWeights: planned.some((p) => !p.key.includes('::') && (p.dtype === 'F16' || p.dtype === 'BF16')),
     locate(name) {
       const codes = header.tensors.get(`${name}::codes`);
+      if (codes && int8.has(name)) {
+        const [k, n] = codes.shape as [number, number];
+        if (codes.dtype !== 'I8' || codes.shape.length !== 2) throw new LapeError(`derived weights of "${name}" are not int8 [k, n] (delete the folder to rebuild it)`, dir);
+        return { kind: 'w8a8', file, n, k, codes: at(`${name}::codes`), scales: at(`${name}::scales`) };
+      }
       const nb = nbits.get(name);
       if (codes && nb) {
         const [n, blocks, blob] = codes.shape as [number, number, number];

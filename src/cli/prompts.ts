@@ -32,12 +32,12 @@ export function readPromptFile(path: string): PromptRecord[] {
 }
 
 /** `LANG=FILE`, or FILE whose name starts with the language code (zh.txt, zh.valid.txt, zh.jsonl). */
-export function parsePromptSpec(spec: string): { lang: string; file: string } {
+export function parsePromptSpec(spec: string, flag = 'prompts'): { lang: string; file: string } {
   const eq = spec.indexOf('=');
   if (eq > 0 && !spec.slice(0, eq).includes('/')) return { lang: spec.slice(0, eq), file: spec.slice(eq + 1) };
   const lang = basename(spec).split('.')[0] ?? '';
   if (!/^[a-z]{2,3}$/.test(lang)) {
-    throw usageError(`--prompts ${spec}: cannot tell the language from the file name; name it LANG.txt or write LANG=FILE`);
+    throw usageError(`--${flag} ${spec}: cannot tell the language from the file name; name it LANG.txt or write LANG=FILE`);
   }
   return { lang, file: spec };
 }

@@ -16,6 +16,9 @@ import { steerEvalCommand } from './commands/steer-eval.js';
 import { sesCommand } from './commands/ses.js';
 import { dominanceCommand } from './commands/dominance.js';
 import { slurmCommand } from './commands/slurm.js';
+import { examplesCommand } from './commands/examples.js';
+import { judgeCommand } from './commands/judge.js';
+import { exploreCommand, serveCommand } from './commands/serve.js';
 
 /** Every CLI command, in the order `lape --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -36,7 +39,11 @@ export const COMMANDS: Command[] = [
   steerEvalCommand,
   sesCommand,
   dominanceCommand,
+  examplesCommand,
+  judgeCommand,
   reportCommand,
+  serveCommand,
+  exploreCommand,
 ];
 
 export function findCommand(name: string): Command | undefined {

@@ -40,6 +40,8 @@ export interface SteerEvalOptions {
   /** Keep the first N tokens of each prompt (special tokens included; default: whole prompt). */
   promptTokens?: number;
   generation: Omit<GenerateOptions, 'patches'>;
+  /** Prompt encoder (default: the tokenizer with its special tokens; a chat template's for instruct models). */
+  encode?: (prompt: string) => number[];
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -125,7 +127,7 @@ export async function steerEval(model: Model, tokenizer: LapeTokenizer, o: Steer
   const rows: SteerRow[] = [];
   for (const p of plans) {
     const ids = p.src.prompts.map((text, i) => {
-      let row = tokenizer.encode(text, { addSpecialTokens: true });
+      let row = o.encode ? o.encode(text) : tokenizer.encode(text, { addSpecialTokens: true });
       if (o.promptTokens !== undefined) row = row.slice(0, o.promptTokens);
       if (row.length === 0) throw new LapeError(`prompt ${i} of "${p.src.lang}" encodes to no tokens`);
       return row;

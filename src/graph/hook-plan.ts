@@ -22,8 +22,21 @@ export interface HookPlan {
   fullHooks?: string[];
   /** Layers whose hook_act is patched: act' = act * scale + shift, per-neuron vectors given per run. */
   patchLayers?: number[];
+  /**
+   * Every layer's hook_act patched with per-sequence vectors ([B, 1, I] inputs, broadcast over the
+   * sequence's tokens), so sequences steered differently share one batch and one session (lape
+   * serve). Excludes patchLayers.
+   */
+  sequencePatches?: boolean;
   /** Past/present key-value inputs and outputs for incremental decoding. */
   kvCache?: boolean;
+  /**
+   * Layers whose hook_act is probed for a subset of neurons (indices, K and histogram edges are
+   * run inputs): per neuron the K largest values over the batch's valid tokens with their token
+   * positions (TopK in the graph), and count(hook_act ≥ edge) for each edge. Only these small
+   * tensors leave the session, never the [tokens × neurons] activations (lape examples).
+   */
+  probeLayers?: number[];
 }
 
 /** Canonical, order-independent key of a plan (the session cache key). */
@@ -36,6 +49,8 @@ export function planKey(plan: HookPlan): string {
     f: [...(plan.fullHooks ?? [])].sort(),
     p: [...new Set(plan.patchLayers ?? [])].sort((a, b) => a - b),
     k: !!plan.kvCache,
+    ...(plan.probeLayers?.length ? { n: [...new Set(plan.probeLayers)].sort((a, b) => a - b) } : {}),
+    ...(plan.sequencePatches ? { q: true } : {}),
   });
 }
 
@@ -48,7 +63,9 @@ export function describePlan(plan: HookPlan): string {
     plan.logits && `${plan.logits} logits`,
     plan.fullHooks?.length && `${plan.fullHooks.length} hooks`,
     plan.patchLayers?.length && `patches on ${plan.patchLayers.length} layers`,
+    plan.sequencePatches && 'per-sequence patches on every layer',
     plan.kvCache && 'KV cache',
+    plan.probeLayers?.length && `top-K probes on ${plan.probeLayers.length} layers`,
   ].filter(Boolean);
   return parts.length ? parts.join(' + ') : 'a bare forward pass';
 }

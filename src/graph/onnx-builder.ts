@@ -9,6 +9,8 @@ const { onnx } = onnxProto;
 export const enum ElemType {
   FLOAT = 1,
   UINT8 = 2,
+  INT8 = 3,
+  INT32 = 6,
   INT64 = 7,
   BOOL = 9,
   FLOAT16 = 10,
@@ -104,6 +106,17 @@ export class GraphBuilder {
     if (hit) return hit;
     const name = this.fresh('c_i64');
     this.initializers.push({ name, dataType: ElemType.INT64, dims, int64Data: values });
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  /** A uint8 constant (cached by value). */
+  u8(values: number[], dims: number[] = [values.length]): string {
+    const key = `u8:${dims.join(',')}:${values.join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('c_u8');
+    this.initializers.push({ name, dataType: ElemType.UINT8, dims, rawData: Uint8Array.from(values) });
     this.constCache.set(key, name);
     return name;
   }

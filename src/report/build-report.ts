@@ -19,6 +19,8 @@ import { sesSection } from './sections/ses.js';
 import { steeringSection } from './sections/steering.js';
 import { summarySection } from './sections/summary.js';
 import { sweepSection } from './sections/sweep.js';
+import { examplesSection } from './sections/examples.js';
+import { judgeSection } from './sections/judge.js';
 import { stabilitySection } from './sections/stability.js';
 
 export const REPORT_FILE = 'report.html';
@@ -31,9 +33,11 @@ export const SECTIONS: ReadonlyArray<{ id: string; build: (ctx: ReportContext) =
   { id: 'ppl-layers', build: layersPplSection },
   { id: 'layers', build: layersSection },
   { id: 'overlap', build: overlapSection },
+  { id: 'examples', build: examplesSection },
   { id: 'sweep', build: sweepSection },
   { id: 'ses', build: sesSection },
   { id: 'steering', build: steeringSection },
+  { id: 'judge', build: judgeSection },
   { id: 'lape', build: lapeHistSection },
   { id: 'stability', build: stabilitySection },
 ];

@@ -114,6 +114,7 @@ thead th { background: #eef3f8; }
 tbody th { background: #f7f7f7; font-weight: 600; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 table.facts th[scope=row] { white-space: nowrap; }
+.ctx mark { background: #ffd966; color: inherit; padding: 0 1px; border-radius: 2px; }
 .gen td { max-width: 520px; white-space: pre-wrap; word-break: break-word; font-size: 13px; }
 details { margin: 8px 0 16px; }
 summary { cursor: pointer; color: #0059a0; }

@@ -15,6 +15,7 @@
 import { LapeError } from '../errors.js';
 import type { LapeTokenizer } from '../tokenizer/tokenizer.js';
 import type { HookPlan } from '../graph/hook-plan.js';
+import type { TokenBatch } from './batch.js';
 import type { KvCache, Model, RunResult } from './model.js';
 import type { NeuronPatch } from './patches.js';
 import { Prng, applyRepetitionPenalty, argmax, sampleToken } from './sampling.js';
@@ -64,7 +65,7 @@ export interface TextGeneration extends Generation {
   prompt: string;
 }
 
-interface Settings {
+export interface Settings {
   maxNewTokens: number;
   penalty: number;
   temperature: number;
@@ -78,7 +79,8 @@ interface Settings {
   batchSize: number;
 }
 
-function settings(model: Model, opts: GenerateOptions): Settings {
+/** Validated generation settings with defaults (shared with lape serve's batcher). */
+export function generationSettings(model: Model, opts: GenerateOptions): Settings {
   const s: Settings = {
     maxNewTokens: opts.maxNewTokens,
     penalty: opts.repetitionPenalty ?? DEFAULT_REPETITION_PENALTY,
@@ -117,7 +119,7 @@ export async function generateIds(
   opts: GenerateOptions,
   decode?: (ids: number[]) => string,
 ): Promise<Generation[]> {
-  const s = settings(model, opts);
+  const s = generationSettings(model, opts);
   if (s.stop.length > 0 && !decode) throw new LapeError('stop strings need a tokenizer to decode the output');
   const maxPos = model.spec.maxPositionEmbeddings;
   prompts.forEach((p, i) => {
@@ -135,14 +137,18 @@ export async function generateIds(
   return out;
 }
 
-/** Generates from text prompts (encoded with the tokenizer's special tokens, e.g. BOS). */
+/**
+ * Generates from text prompts, encoded with the tokenizer's special tokens (e.g. BOS), or by
+ * `encode` (a chat template's, for --chat).
+ */
 export async function generateText(
   model: Model,
   tokenizer: LapeTokenizer,
   prompts: string[],
   opts: GenerateOptions,
+  encode: (prompt: string) => number[] = (p) => tokenizer.encode(p, { addSpecialTokens: true }),
 ): Promise<TextGeneration[]> {
-  const ids = prompts.map((p) => tokenizer.encode(p, { addSpecialTokens: true }));
+  const ids = prompts.map(encode);
   ids.forEach((row, i) => {
     if (row.length === 0) throw new LapeError(`prompt ${i} encodes to no tokens`);
   });
@@ -150,13 +156,68 @@ export async function generateText(
   return gens.map((g, i) => ({ prompt: prompts[i]!, ...g }));
 }
 
-interface Row {
+/** One sequence being decoded (generateIds' batches and the continuous batcher share it). */
+export interface DecodeRow {
   prompt: number[];
   gen: number[];
   seen: Set<number>;
   rng: Prng | null;
   done: StopReason | null;
+  /** The output text cut before a stop string (set when done = 'stop'). */
   text: string;
+}
+
+/** What decides a row's next token and its end. */
+export type RowSettings = Pick<Settings, 'maxNewTokens' | 'penalty' | 'temperature' | 'topP' | 'topK' | 'stop' | 'eos'>;
+
+export function newRow(prompt: number[], s: Pick<Settings, 'temperature' | 'seed'>, stream: number): DecodeRow {
+  return { prompt, gen: [], seen: new Set(prompt), rng: s.temperature > 0 ? new Prng(s.seed, stream) : null, done: null, text: '' };
+}
+
+/**
+ * Chooses a row's next token from its logits (modified in place by the repetition penalty) and
+ * decides whether the row ends: EOS, a stop string in the decoded text, maxNewTokens, or context.
+ */
+export function advanceRow(r: DecodeRow, logits: Float32Array, s: RowSettings, maxPos: number, decode?: (ids: number[]) => string): number {
+  applyRepetitionPenalty(logits, r.seen, s.penalty);
+  const tok = r.rng ? sampleToken(logits, s, r.rng) : argmax(logits);
+  r.gen.push(tok);
+  r.seen.add(tok);
+  if (s.eos.has(tok)) r.done = 'eos';
+  else if (s.stop.length > 0) {
+    const text = decode!(r.gen);
+    let cut = -1;
+    for (const st of s.stop) {
+      const k = text.indexOf(st);
+      if (k >= 0 && (cut < 0 || k < cut)) cut = k;
+    }
+    if (cut >= 0) {
+      r.done = 'stop';
+      r.text = text.slice(0, cut);
+    }
+  }
+  if (!r.done && r.gen.length >= s.maxNewTokens) r.done = 'length';
+  // Feeding the k-th new token needs position prompt + k - 1 < max_position_embeddings.
+  if (!r.done && r.prompt.length + r.gen.length > maxPos) r.done = 'context';
+  return tok;
+}
+
+/** Sequences of different lengths as one left-padded batch with its mask. */
+export function leftPadded(seqs: number[][]): TokenBatch {
+  const T = Math.max(...seqs.map((q) => q.length));
+  const ids: number[][] = [];
+  const mask: number[][] = [];
+  for (const seq of seqs) {
+    const pad = T - seq.length;
+    ids.push([...new Array<number>(pad).fill(0), ...seq]);
+    mask.push([...new Array<number>(pad).fill(0), ...new Array<number>(seq.length).fill(1)]);
+  }
+  return { ids, mask };
+}
+
+/** A finished row as a Generation. */
+export function rowGeneration(r: DecodeRow, decode?: (ids: number[]) => string): Generation {
+  return { promptIds: r.prompt, ids: r.gen, text: r.done === 'stop' ? r.text : decode ? decode(r.gen) : '', stopReason: r.done! };
 }
 
 async function generateBatch(
@@ -170,29 +231,10 @@ async function generateBatch(
   const maxPos = model.spec.maxPositionEmbeddings;
   const patchLayers = layersOf(s.patches);
   const plan: HookPlan = s.useCache ? { kvCache: true, logits: 'last', patchLayers } : { logits: 'last', patchLayers };
-  const rows: Row[] = prompts.map((p, i) => ({
-    prompt: p,
-    gen: [],
-    seen: new Set(p),
-    rng: s.temperature > 0 ? new Prng(s.seed, firstIndex + i) : null,
-    done: null,
-    text: '',
-  }));
-  const sampling = { temperature: s.temperature, topP: s.topP, topK: s.topK };
+  const rows: DecodeRow[] = prompts.map((p, i) => newRow(p, s, firstIndex + i));
 
   // Left-padded full sequences (prefill, and every step of the uncached path).
-  const fullBatch = () => {
-    const T = Math.max(...rows.map((r) => r.prompt.length + r.gen.length));
-    const ids: number[][] = [];
-    const mask: number[][] = [];
-    for (const r of rows) {
-      const seq = [...r.prompt, ...r.gen];
-      const pad = T - seq.length;
-      ids.push([...new Array<number>(pad).fill(0), ...seq]);
-      mask.push([...new Array<number>(pad).fill(0), ...new Array<number>(seq.length).fill(1)]);
-    }
-    return { ids, mask };
-  };
+  const fullBatch = (): TokenBatch => leftPadded(rows.map((r) => [...r.prompt, ...r.gen]));
 
   let result: RunResult = await model.run(fullBatch(), plan, { patches: s.patches });
   for (;;) {
@@ -200,27 +242,7 @@ async function generateBatch(
     for (let b = 0; b < rows.length; b++) {
       const r = rows[b]!;
       if (r.done) continue;
-      const row = logits.slice(b * V, (b + 1) * V);
-      applyRepetitionPenalty(row, r.seen, s.penalty);
-      const tok = r.rng ? sampleToken(row, sampling, r.rng) : argmax(row);
-      r.gen.push(tok);
-      r.seen.add(tok);
-      if (s.eos.has(tok)) r.done = 'eos';
-      else if (s.stop.length > 0) {
-        const text = decode!(r.gen);
-        let cut = -1;
-        for (const st of s.stop) {
-          const k = text.indexOf(st);
-          if (k >= 0 && (cut < 0 || k < cut)) cut = k;
-        }
-        if (cut >= 0) {
-          r.done = 'stop';
-          r.text = text.slice(0, cut);
-        }
-      }
-      if (!r.done && r.gen.length >= s.maxNewTokens) r.done = 'length';
-      // Feeding the k-th new token needs position prompt + k - 1 < max_position_embeddings.
-      if (!r.done && r.prompt.length + r.gen.length > maxPos) r.done = 'context';
+      advanceRow(r, logits.slice(b * V, (b + 1) * V), s, maxPos, decode);
     }
     if (rows.every((r) => r.done)) break;
     if (s.useCache) {
@@ -232,10 +254,5 @@ async function generateBatch(
       result = await model.run(fullBatch(), plan, { patches: s.patches });
     }
   }
-  return rows.map((r) => ({
-    promptIds: r.prompt,
-    ids: r.gen,
-    text: r.done === 'stop' ? r.text : decode ? decode(r.gen) : '',
-    stopReason: r.done!,
-  }));
+  return rows.map((r) => rowGeneration(r, decode));
 }

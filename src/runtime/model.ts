@@ -9,11 +9,11 @@ import type { ModelSpec } from '../archs/model-spec.js';
 import { LapeError } from '../errors.js';
 import { buildDecoderGraph, type WeightResidency } from '../graph/decoder.js';
 import type { TensorLocation } from '../archs/tensor-locations.js';
-import { derivedWeights, type DerivedWeights, type WeightType } from '../checkpoint/derived-weights.js';
+import { derivedWeights, QUANTISED_TYPES, type DerivedWeights, type WeightType } from '../checkpoint/derived-weights.js';
 import { isQuantType } from '../checkpoint/gguf-quants.js';
 import { describePlan, planKey, type HookPlan } from '../graph/hook-plan.js';
 import { checkFits, explainAllocationFailure, gib, workingBytes, type SessionNeed } from './memory.js';
-import { identityVectors, patchVectors, type NeuronPatch } from './patches.js';
+import { identityVectors, patchVectors, type AffineVectors, type NeuronPatch } from './patches.js';
 import { prepareBatch, type TokenBatch } from './batch.js';
 import { executionProviders, type Device } from './device.js';
 
@@ -22,7 +22,7 @@ export interface LoadOptions {
   threads?: number;
   /**
    * Weight type (default stored: as the files hold them, memory-mapped; half types cast per run).
-   * f32: half weights cast once at load (faster compute, 2× memory). bf16 / int8 / int4: derived
+   * f32: half weights cast once at load (faster compute, 2× memory). bf16 / int8 / int4 / w8a8: derived
    * weights written once into the cache folder (src/checkpoint/derived-weights.ts). A GGUF file
    * with quantised tensors always loads through a derived file: with stored, projections whose
    * blocks map exactly run as MatMulNBits, the rest is decoded to f32.
@@ -58,8 +58,29 @@ export interface KvCache {
 
 export interface RunOptions {
   patches?: NeuronPatch[];
+  /** sequencePatches plans: per layer, [B, 1, I] scale/shift (stackSequenceVectors). */
+  sequenceVectors?: AffineVectors[];
   /** Past keys/values from an earlier run of a kvCache plan (generation). */
   past?: KvCache;
+  /** Inputs of a probeLayers plan: the neurons probed per layer, K, and the histogram edges. */
+  probe?: ProbeInputs;
+}
+
+export interface ProbeInputs {
+  /** Per probed layer, the neuron indices (at least one per layer of the plan). */
+  neurons: ReadonlyMap<number, readonly number[]>;
+  /** Largest values kept per neuron; capped at the batch's token count. */
+  k: number;
+  /** Ascending histogram edges: the run counts tokens with hook_act ≥ each edge. */
+  edges: Float32Array;
+}
+
+/** One probed layer of a run: [k × n] top values (−∞ past the valid tokens) and their flat token positions (b·T + t), [E × n] counts ≥ edge. */
+export interface ProbeResult {
+  k: number;
+  top: Float32Array;
+  at: BigInt64Array;
+  atLeast: Float32Array;
 }
 
 export interface RunResult {
@@ -83,6 +104,8 @@ export interface RunResult {
   hooks: Record<string, Float32Array>;
   /** Present keys/values for the next step (kvCache plans). */
   cache?: KvCache;
+  /** Per probed layer (probeLayers plans). */
+  probe?: Map<number, ProbeResult>;
 }
 
 export interface Model {
@@ -109,7 +132,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   const allBf16 = checkpoint.dtypes.every((d) => d === 'BF16');
   const quantised = checkpoint.dtypes.some(isQuantType);
   const derived: DerivedWeights | null =
-    quantised || type === 'int8' || type === 'int4' || (type === 'bf16' && !allBf16) ? derivedWeights(checkpoint, type, opts.onProgress) : null;
+    quantised || QUANTISED_TYPES.includes(type) || (type === 'bf16' && !allBf16) ? derivedWeights(checkpoint, type, opts.onProgress) : null;
   const residency = opts.residency ?? (type === 'f32' ? 'folded' : 'mapped');
   const weightBytes = derived?.bytes ?? checkpoint.weightBytes;
   const weightsLabel = derived ? derived.label : checkpoint.dtypes.join('+');
@@ -209,7 +232,20 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
       };
       for (const [name, bias] of prep.attnBiases) feeds[name] = new ort.Tensor('float32', bias, [B, 1, 1, T, prep.total]);
       if (spec.positions === 'alibi') feeds.key_positions = new ort.Tensor('float32', prep.keyPositions, [B, prep.total]);
-      if (plan.ffnStats || plan.residMean) feeds.token_mask = new ort.Tensor('float32', prep.tokenMask, [B, T]);
+      const probeLayers = plan.probeLayers ?? [];
+      const probeK = Math.min(runOpts.probe?.k ?? 0, B * T);
+      if (probeLayers.length) {
+        const probe = runOpts.probe;
+        if (!probe || !(probeK >= 1)) throw new LapeError('a probeLayers plan needs probe inputs with k ≥ 1');
+        feeds.probe_k = new ort.Tensor('int64', BigInt64Array.of(BigInt(probeK)), [1]);
+        feeds.probe_edges = new ort.Tensor('float32', probe.edges, [probe.edges.length]);
+        for (const l of probeLayers) {
+          const idx = probe.neurons.get(l);
+          if (!idx?.length) throw new LapeError(`probe layer ${l} has no neurons`);
+          feeds[`probe_index.${l}`] = new ort.Tensor('int64', BigInt64Array.from(idx, BigInt), [idx.length]);
+        }
+      }
+      if (plan.ffnStats || plan.residMean || probeLayers.length) feeds.token_mask = new ort.Tensor('float32', prep.tokenMask, [B, T]);
       if (plan.tokenLogprobs) feeds.targets = new ort.Tensor('int64', prep.targets, [B, T]);
       if (plan.logits === 'last') feeds.last_index = new ort.Tensor('int64', prep.lastIndex, [B]);
       const patchLayers = new Set(plan.patchLayers ?? []);
@@ -223,6 +259,17 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
         const v = vectors.get(layer) ?? identityVectors(spec.intermediateSize);
         feeds[`patch_scale.${layer}`] = new ort.Tensor('float32', v.scale, [spec.intermediateSize]);
         feeds[`patch_shift.${layer}`] = new ort.Tensor('float32', v.shift, [spec.intermediateSize]);
+      }
+      if (plan.sequencePatches) {
+        const sv = runOpts.sequenceVectors;
+        if (!sv || sv.length !== spec.numLayers) throw new LapeError(`a per-sequence patch plan needs ${spec.numLayers} layers of sequence vectors`);
+        sv.forEach((v, layer) => {
+          if (v.scale.length !== B * spec.intermediateSize) throw new LapeError(`sequence vectors of layer ${layer} are not ${B} × ${spec.intermediateSize}`);
+          feeds[`patch_scale.${layer}`] = new ort.Tensor('float32', v.scale, [B, 1, spec.intermediateSize]);
+          feeds[`patch_shift.${layer}`] = new ort.Tensor('float32', v.shift, [B, 1, spec.intermediateSize]);
+        });
+      } else if (runOpts.sequenceVectors) {
+        throw new LapeError('sequence vectors were given but the hook plan has no sequencePatches');
       }
       if (plan.kvCache) {
         const P = runOpts.past?.length ?? 0;
@@ -263,6 +310,14 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
       if (plan.logits === 'last') result.logitsLast = f32('logits_last');
       if (plan.logits === 'all') result.logits = f32('logits');
       for (const h of plan.fullHooks ?? []) result.hooks[h] = f32(h);
+      if (probeLayers.length) {
+        result.probe = new Map(probeLayers.map((l) => [l, {
+          k: probeK,
+          top: f32(`probe_top.${l}`),
+          at: out[`probe_at.${l}`]!.data as BigInt64Array,
+          atLeast: f32(`probe_hist.${l}`),
+        }]));
+      }
       if (plan.kvCache) {
         result.cache = {
           keys: Array.from({ length: spec.numLayers }, (_, i) => out[`present_key.${i}`]!),

@@ -53,3 +53,25 @@ export function patchVectors(patches: NeuronPatch[], layers: number, neurons: nu
   }
   return out;
 }
+
+/**
+ * Per-sequence patch inputs of a sequencePatches plan: for each layer, [B, 1, I] scale and shift
+ * vectors stacked from each sequence's compiled patches (a layer a sequence does not patch is the
+ * identity there, so an unsteered sequence computes exactly what an unpatched plan computes).
+ */
+export function stackSequenceVectors(rows: ReadonlyArray<Map<number, AffineVectors>>, layers: number, neurons: number): AffineVectors[] {
+  const B = rows.length;
+  const out: AffineVectors[] = [];
+  for (let l = 0; l < layers; l++) {
+    const scale = new Float32Array(B * neurons).fill(1);
+    const shift = new Float32Array(B * neurons);
+    rows.forEach((r, b) => {
+      const v = r.get(l);
+      if (!v) return;
+      scale.set(v.scale, b * neurons);
+      shift.set(v.shift, b * neurons);
+    });
+    out.push({ scale, shift });
+  }
+  return out;
+}

@@ -103,6 +103,9 @@ export function ggufTokenizerFiles(h: GgufHeader): GgufTokenizerFiles {
     // llama.cpp decodes pieces as they are (no " ." → "." clean-up).
     clean_up_tokenization_spaces: false,
   };
+  // The chat template, as tokenizer_config.json holds it (lape serve, generate --chat).
+  const chat = h.metadata.get('tokenizer.chat_template');
+  if (typeof chat === 'string') config.chat_template = chat;
 
   if (modelV === 'gpt2') {
     const pre = h.metadata.get('tokenizer.ggml.pre') ?? 'default';

@@ -39,16 +39,19 @@ export function loadTokenizer(dir: string): LapeTokenizer {
   } catch (e) {
     throw new LapeError(`not valid JSON (${(e as Error).message})`, path);
   }
+  return fromTokenizerJson(json, loadTokenizerConfig(dir), bytes, path);
+}
+
+/** tokenizer_config.json of a checkpoint folder ({} when absent), or a GGUF file's equivalent. */
+export function loadTokenizerConfig(dir: string): Record<string, unknown> {
+  if (isGgufPath(dir)) return ggufTokenizerFiles(readGgufHeader(dir)).config;
   const cfgPath = join(dir, 'tokenizer_config.json');
-  let config: Record<string, unknown> = {};
-  if (existsSync(cfgPath)) {
-    try {
-      config = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
-    } catch (e) {
-      throw new LapeError(`not valid JSON (${(e as Error).message})`, cfgPath);
-    }
+  if (!existsSync(cfgPath)) return {};
+  try {
+    return JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new LapeError(`not valid JSON (${(e as Error).message})`, cfgPath);
   }
-  return fromTokenizerJson(json, config, bytes, path);
 }
 
 /** The tokenizer built from a tokenizer.json object; `bytes` are hashed for provenance. */

@@ -6,7 +6,7 @@ import { generateText } from '../../runtime/generate.js';
 import { loadTokenizer } from '../../tokenizer/tokenizer.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import type { Command } from '../command.js';
-import { generationGroup, genOptionsFromFlags } from '../groups/generation.js';
+import { chatEncoder, generationGroup, genOptionsFromFlags } from '../groups/generation.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
 import { FORCE, outFile } from '../groups/output.js';
 import { STEERING_GROUP, steeringFromFlags } from '../groups/steering.js';
@@ -49,6 +49,7 @@ export const generateCommand: Command = {
         tokenizer,
         records.map((r) => r.prompt),
         { ...genOpts, patches, onProgress: (done) => progress.update(done) },
+        chatEncoder(ctx, model.dir, tokenizer),
       );
       progress.finish();
       const seconds = (performance.now() - t0) / 1000;

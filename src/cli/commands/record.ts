@@ -6,7 +6,7 @@ import { checkCorpusFile } from '../../corpus/text-files.js';
 import { checkCorpusLanguage } from '../../langid/corpus-language.js';
 import { usageError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { SEQ_LEN, seqLenFor } from '../groups/common.js';
+import { CORPUS, SEQ_LEN, seqLenFor } from '../groups/common.js';
 import { BLOCKS, RECORD_BATCH, RECORD_BOS, TOKENS } from '../groups/recording.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
 import { FORCE, outFile } from '../groups/output.js';
@@ -20,7 +20,6 @@ export function parseShard(v: string): { index: number; count: number } {
 }
 
 const LANG = opt.string('lang', { metavar: 'LANG', required: true, help: 'language code stored in the statistics (en, zh, ...)' });
-const CORPUS = opt.list('corpus', { metavar: 'FILE,...', io: { role: 'in' }, help: 'UTF-8 text (.txt or .txt.gz), one paragraph per line' });
 const SHARD = opt.custom('shard', { metavar: 'i/n', help: 'record only chunks c with c mod n = i (merge shards with lape merge)', parse: parseShard });
 const STRICT_LANG = opt.bool('strict-lang', { help: 'refuse a corpus whose sampled lines are mostly another language than --lang (default: warn)' });
 const STATS_OUT = outFile({

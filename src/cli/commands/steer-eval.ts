@@ -9,7 +9,7 @@ import { loadTokenizer } from '../../tokenizer/tokenizer.js';
 import { LAPE_VERSION } from '../../version.js';
 import type { Command } from '../command.js';
 import { LANGS, LAYERS, MASKS, layersText } from '../groups/common.js';
-import { generationGroup, genOptionsFromFlags } from '../groups/generation.js';
+import { chatEncoder, generationGroup, genOptionsFromFlags } from '../groups/generation.js';
 import { MODEL_GROUP, withModel } from '../groups/model.js';
 import { outputGroup, writeResults } from '../groups/output.js';
 import { STEER_EVAL_GROUP, steerInputs, steerMode } from '../groups/steering.js';
@@ -76,7 +76,7 @@ export const steerEvalCommand: Command = {
     const maxPrompts = ctx.get(MAX_PROMPTS);
     const promptTokens = ctx.get(PROMPT_TOKENS);
     const outDir = ctx.get(OUT_DIR);
-    const parsed = ctx.get(SOURCES).map(parsePromptSpec);
+    const parsed = ctx.get(SOURCES).map((s) => parsePromptSpec(s));
     const seen = new Set<string>();
     for (const p of parsed) {
       if (seen.has(p.lang)) throw usageError(`--prompts: language "${p.lang}" given twice`);
@@ -105,6 +105,7 @@ export const steerEvalCommand: Command = {
         deactivationRows: !ctx.get(NO_DEACTIVATION_ROWS),
         promptTokens,
         generation,
+        encode: chatEncoder(ctx, model.dir, tokenizer),
         onProgress: (done, total) => {
           progress ??= new Progress({ label: 'steer-eval', unit: 'generations', quiet: ctx.quiet, total });
           progress.update(done);

@@ -9,6 +9,9 @@ import { OptionValueError, opt } from '../options/option.js';
 /** Language codes; what they select is said by each variant's help. */
 export const LANGS = opt.list('langs', { metavar: 'L,...', help: 'languages' });
 
+/** Corpus text files (record: one language; examples: [LANG=]FILE items). */
+export const CORPUS = opt.list('corpus', { metavar: 'FILE,...', io: { role: 'in' }, help: 'UTF-8 text (.txt or .txt.gz), one paragraph per line' });
+
 /** Language-specific neurons. */
 export const MASKS = opt.path('masks', { metavar: 'FILE', help: "language-specific neurons (masks.json / .safetensors / the paper's .pth)" });
 

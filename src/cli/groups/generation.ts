@@ -3,6 +3,8 @@ import { DEFAULT_REPETITION_PENALTY, type GenerateOptions } from '../../runtime/
 import type { CommandContext } from '../command.js';
 import { group, inRange, opt, positive, variant, withDefault, type OptionGroup } from '../options/option.js';
 import { BATCH_SIZE, SEED } from './common.js';
+import { loadChatTemplate } from '../../tokenizer/chat-template.js';
+import type { LapeTokenizer } from '../../tokenizer/tokenizer.js';
 
 const SAMPLING = { option: 'temperature', test: (t: unknown) => typeof t === 'number' && t > 0, text: '--temperature > 0' };
 
@@ -21,17 +23,27 @@ export const STOP = opt.list('stop', {
 export const NO_STOP = opt.bool('no-stop', { help: "no stop strings (also none of the command's defaults)" });
 export const NO_EOS = opt.bool('no-eos', { help: "do not stop at the model's EOS token" });
 export const NO_CACHE = opt.bool('no-cache', { help: 're-run the whole sequence per token (slow; for checking)' });
+export const CHAT = opt.bool('chat', {
+  help: 'each prompt is a user message in the model\'s chat template (tokenizer_config.json; without one "user: PROMPT\\nassistant:")',
+});
 export const GEN_BATCH = withDefault(variant(BATCH_SIZE, { help: 'prompts per batch' }), 8);
 
 /** The generation group with a command's defaults for the length and the stop strings. */
 export function generationGroup(defaults: { maxNewTokens: number; stop: string[] }): OptionGroup {
   const stop = defaults.stop.length ? variant(STOP, { defaultText: defaults.stop.map((s) => JSON.stringify(s)).join(' ') }) : STOP;
-  return group('Generation', withDefault(MAX_NEW_TOKENS, defaults.maxNewTokens), REPETITION_PENALTY, TEMPERATURE, TOP_P, TOP_K, SAMPLE_SEED, stop, NO_STOP, NO_EOS, NO_CACHE, GEN_BATCH);
+  return group('Generation', withDefault(MAX_NEW_TOKENS, defaults.maxNewTokens), REPETITION_PENALTY, TEMPERATURE, TOP_P, TOP_K, SAMPLE_SEED, stop, NO_STOP, NO_EOS, NO_CACHE, GEN_BATCH, CHAT);
 }
 
 /** Unescapes \n, \t and \\ in stop strings given on the command line. */
 export function unescapeStop(s: string): string {
   return s.replace(/\\(n|t|\\)/g, (_, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : '\\'));
+}
+
+/** The prompt encoder --chat asks for (the chat template's, one user message per prompt), else undefined. */
+export function chatEncoder(ctx: CommandContext, dir: string, tokenizer: LapeTokenizer): ((prompt: string) => number[]) | undefined {
+  if (!ctx.get(CHAT)) return undefined;
+  const template = loadChatTemplate(dir, tokenizer);
+  return (prompt) => template.encode([{ role: 'user', content: prompt }]);
 }
 
 export function genOptionsFromFlags(ctx: CommandContext, defaultStop: string[] = []): Omit<GenerateOptions, 'patches'> {

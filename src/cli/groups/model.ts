@@ -23,7 +23,8 @@ export const WEIGHTS = opt.enum('weights', WEIGHT_TYPES, {
   default: 'stored',
   help:
     'weights in memory: stored (as the files hold them, memory-mapped; f16/bf16 cast per run), f32 (half weights cast once: faster, 2× memory), ' +
-    'bf16, int8 or int4 (weight-only, ONNX Runtime MatMulNBits; written once into $LAPE_CACHE_DIR, default ~/.cache/lape)',
+    'bf16, int8 or int4 (ONNX Runtime MatMulNBits, activations quantised per block of 128/32), ' +
+    'w8a8 (int8 per channel, activations int8 per token, MatMulInteger: fastest on CPUs with VNNI); derived types are written once into $LAPE_CACHE_DIR, default ~/.cache/lape',
 });
 
 export const DEVICE = opt.enum('device', DEVICE_CHOICES, {

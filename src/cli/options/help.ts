@@ -70,7 +70,7 @@ export const CONVENTIONS = [
   'every other option takes one value, once. An option that does not apply (e.g. --threshold',
   'without --method lap) is an error, never ignored. --out names a FILE when the command writes one',
   'result (record, merge, identify, import-tang, layers, overlap, generate) and a DIR when it writes',
-  'several files with fixed names (ppl, sweep, ses, dominance, steer-eval, demo, slurm; see docs/outputs.md).',
+  'several files with fixed names (ppl, sweep, ses, dominance, steer-eval, examples, judge, demo, slurm; see docs/outputs.md).',
   'A folder of per-language files holds LANG.SPLIT.txt (text) or LANG.safetensors (statistics).',
 ];
 
