@@ -121,7 +121,7 @@ test('clean npm ci (npm 11 and npm 10): no warnings of ours, no CUDA download; t
     writeFileSync(join(app, 'example.mjs'), code);
     const ex = sh(process.execPath, ['example.mjs'], app);
     assert.equal(ex.code, 0, ex.out);
-    assert.match(ex.out, /^6 layers; 3072 neuron counts; \d+ logits/m);
+    assert.match(ex.out, /^8 layers; 4096 neuron counts; \d+ logits/m);
     const info = sh('npx', ['--no-install', 'lape', 'info', join(app, 'node_modules/lape-neurons/models/tiny-multilingual')], app);
     assert.equal(info.code, 0, info.out);
     assert.match(info.out, /LlamaForCausalLM/);

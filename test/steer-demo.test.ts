@@ -26,6 +26,8 @@
  * - Deactivation needs a larger share: zeroing LAPE's 20 % lowers the own-language share for
  *   6 / 7 / 5 of 7 languages, mean −5.7 / −7.1 / −4.5 points (random 20 %: −1.2 / −1.2 / −1.2);
  *   at 5 %: −1.8 / −1.2 / −2.4, at 1 %: −0.6 / 0.0 / +0.6.
+ * On the v2 model (8 layers, this commit): activation +10.1 points (random −0.3), 4 of 6 targets
+ *   raised; deactivation at 20 % −7.1 (random −2.4), 5 of 7 lowered (the figures above are v1's).
  * Thresholds: "most" = a strict majority; mean effects of at least 5 (activation) / 2
  *   (deactivation) points, both beyond no intervention and beyond the random control — below every
  *   effect measured above, and at least one prompt's worth (1/48 ≈ 2.1 points).

@@ -91,13 +91,13 @@ export const demoCommand: Command = {
     group('Output', DEMO_OUT, FORCE),
   ],
   notes: [
-    'The paper selects 1 % of a 7B model\'s neurons (3.5 k). 1 % of the tiny model\'s 3,072 neurons is 31,',
-    'about 4 per language, too few to move perplexity beyond noise; 5 % (154) shows the effect.',
+    'The paper selects 1 % of a 7B model\'s neurons (3.5 k). 1 % of the tiny model\'s 4,096 neurons is 41,',
+    'about 6 per language, too few to move perplexity beyond noise; 5 % (205) shows the effect.',
     'Steering adds 4× the target language\'s mean activation (--mode add): the paper\'s set-to-mean',
     'does not measurably move this small model\'s output language (lape steer-eval --mode set shows it).',
     'Smaller than a study would use, to stay within about 2 minutes on 2 idle cores: 8 valid chunks of',
     '256 tokens per language for every perplexity, 3 random seeds, LAP/LAVE/RS compared on the same sets,',
-    'the bottom and top 2 of 6 layers, 8 steering prompts of 2 tokens per source language, 16 new tokens.',
+    'the bottom and top 2 of 8 layers, 8 steering prompts of 2 tokens per source language, 16 new tokens.',
   ],
   examples: ['npx lape demo', 'lape demo --out /tmp/demo --tokens 32768 --eval-chunks 8'],
   async run(ctx) {
@@ -191,9 +191,9 @@ export const demoCommand: Command = {
       await step('dominance', ['dominance', '--model', model, '--parallel', parallel, ...groups, '--out', out, ...modelArgs]);
     }
     if (!ctx.get(SKIP_STEERING) && findCommand('steer-eval')) {
-      // The paper's set-to-mean steering moves nothing measurable on this tiny model (measured:
-      // −0.3 to +0.7 points at 5 %); adding 4× the target's mean activation does (+18 points on
-      // average, random neurons +1.7). Short prompts (2 tokens) leave room for the language to change.
+      // The paper's set-to-mean steering moves nothing measurable on this tiny model (measured with
+      // these settings: +0.0 points on average at 5 %); adding 4× the target's mean activation does
+      // (+9.2 points on average). Short prompts (2 tokens) leave room for the language to change.
       const prompts = langs.map((l) => `${l}=${join(corpus, `${l}.valid.txt`)}`).join(',');
       await step('steer-eval', ['steer-eval', '--model', model, '--masks', masks, '--stats', statsDir, '--prompts', prompts, '--combined',
         '--mode', 'add', '--alpha', '4', '--prompt-tokens', '2', '--max-new-tokens', '16', '--no-stop', '--max-prompts', String(steerPrompts), '--out', out, ...modelArgs]);
