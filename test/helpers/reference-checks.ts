@@ -68,6 +68,12 @@ export async function checkAgainstReference(t: TestContext, checkpointDir: strin
       assert.ok(maxAbsDiff(r.tokenLogprobs!, lp) <= 1e-4 * Math.max(1, maxAbs(lp)));
       for (let k = 0; k < B * T; k++) assert.equal(r.logprobMask![k] === 1, valid(k) && k % T !== T - 1 && valid(k + 1));
     });
+    await t.test('log-likelihoods alone (the perplexity plan, without full logits) match', async () => {
+      const lp = ref.get('logprob');
+      const alone = await model.run(batch, { tokenLogprobs: true });
+      assert.ok(maxAbsDiff(alone.tokenLogprobs!, lp) <= 1e-4 * Math.max(1, maxAbs(lp)));
+      assert.deepEqual(alone.logprobMask, r.logprobMask);
+    });
     for (const mode of ['zero', 'set', 'add', 'scale'] as PatchMode[]) {
       await t.test(`patched logits (${mode})`, async () => {
         const patches: NeuronPatch[] = Array.from({ length: L }, (_, i) => ({
