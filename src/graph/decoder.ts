@@ -194,7 +194,30 @@ export function buildDecoderGraph(
     }
     return t;
   };
-  const rotate = (t: string, r: RopeSpec): string => {
+  // Fused: com.microsoft RotaryEmbedding on [B, T, heads·hd], with cos/sin caches [P, dim/2] for
+  // positions 0 … P−1 (P = the batch's largest position + 1), the same f32 angles as the tables above.
+  const ropeCaches = new Map<string, { cos: string; sin: string }>();
+  const ropeCache = (r: RopeSpec): { cos: string; sin: string } => {
+    const key = JSON.stringify(r);
+    let c = ropeCaches.get(key);
+    if (!c) {
+      const limit = g.op('Cast', [g.op('Add', [g.op('ReduceMax', [pos], { keepdims: 0 }), g.i64([1], [])])], { to: ElemType.FLOAT });
+      const positions = g.op('Unsqueeze', [g.op('Range', [g.f32([0], []), limit, g.f32([1], [])]), g.i64([1])]); // [P, 1]
+      const angles = g.op('Mul', [positions, g.f32(ropeInverseFrequencies(r), [1, r.dim / 2])]);
+      c = { cos: g.op('Cos', [angles]), sin: g.op('Sin', [angles]) };
+      ropeCaches.set(key, c);
+    }
+    return c;
+  };
+  const rotate = (t: string, r: RopeSpec, heads: number): string => {
+    if (fusedAttention) {
+      const { cos, sin } = ropeCache(r);
+      const rows = g.op('Reshape', [t, g.i64([0, 0, -1])]);
+      const out = g.contribOp('RotaryEmbedding', [rows, pos, cos, sin], {
+        interleaved: r.layout === 'pairs' ? 1 : 0, num_heads: heads, rotary_embedding_dim: r.dim,
+      });
+      return g.op('Reshape', [out, g.i64([0, 0, -1, hd])]);
+    }
     const { cos, sin, dim } = ropeTable(r);
     const [rot, pass] = dim < hd ? g.opMulti('Split', [t, g.i64([dim, hd - dim])], 2, { axis: -1 }) : [t, ''];
     let out: string;
@@ -249,8 +272,8 @@ export function buildDecoderGraph(
       k = norm(k, role(w.kNorm, 'k norm'));
     }
     if (layer.rope) {
-      q = rotate(q, layer.rope);
-      k = rotate(k, layer.rope);
+      q = rotate(q, layer.rope, nH);
+      k = rotate(k, layer.rope, nKV);
     }
     if (fusedAttention) {
       // MultiHeadAttention wants as many K/V heads as query heads: GQA's K/V are repeated (cheap
