@@ -2,8 +2,8 @@
  * Benchmark (not a test): the small-model path against today's, in one process, on the embedded
  * model and on a random-weight checkpoint of the next embedded model's likely shape.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/small.js [--cases embedded,next] [--rounds 8]
- *     [--seq 256] [--record-tokens 16384] [--eval-chunks 8] [--langs 7] [--threads N]
+ *   npx tsc -p tsconfig.json && node dist/bench/small.js [--cases embedded,next] [--rounds 6]
+ *     [--seq 256] [--record-tokens 16384] [--eval-chunks 2] [--langs 7] [--threads N]
  *     [--shape L,H,I,heads,kvHeads,vocab] [--model DIR]
  *
  * Two paths per model, measured alternately (the order flips every round) so that the load of
@@ -46,10 +46,10 @@ const { values: args } = parseArgs({
     cases: { type: 'string', default: 'embedded,next' },
     model: { type: 'string' },
     shape: { type: 'string', default: '8,256,1024,8,4,6144' },
-    rounds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '6' },
     seq: { type: 'string', default: '256' },
     'record-tokens': { type: 'string', default: '16384' },
-    'eval-chunks': { type: 'string', default: '8' },
+    'eval-chunks': { type: 'string', default: '2' },
     langs: { type: 'string', default: '7' },
     threads: { type: 'string' },
   },
