@@ -33,7 +33,7 @@ export type WeightResidency = 'mapped' | 'folded';
  * fused kernels where the architecture allows them — com.microsoft MultiHeadAttention (one kernel
  * per layer instead of ~15 ops over the [B, heads, T, T] scores, no head transposes) and
  * SimplifiedLayerNormalization for RMS norms. Same math; results differ in rounding only
- * (bench/README.md, "Small models").
+ * (bench/README.md, bench/small.ts).
  */
 export type DecoderOps = 'plain' | 'fused';
 

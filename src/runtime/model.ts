@@ -39,7 +39,7 @@ export interface LoadOptions {
   /**
    * Let idle intra-op threads spin between operators (ONNX Runtime's default; lape's default off).
    * Spinning pays only when every thread has a core to itself: with another process on one of
-   * two cores, small models ran up to 2× slower with it (bench/README.md, "Small models").
+   * two cores, small models ran up to 2× slower with it (bench/README.md, bench/small.ts).
    */
   spinning?: boolean;
   /**
@@ -119,7 +119,7 @@ export interface Model {
 /**
  * Models up to this many bytes as f32 fold their weights into each session by default: one private
  * copy per hook plan is cheap at this size, and prepacked Gemm weights ran the embedded model's
- * projections 10–35 % faster than mapped ones (bench/README.md, "Small models").
+ * projection shapes 7–15 % faster than mapped ones (bench/README.md, bench/small.ts).
  */
 export const SMALL_MODEL_BYTES = 256 * 2 ** 20;
 
