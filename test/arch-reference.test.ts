@@ -13,7 +13,10 @@ const FIXTURES: Record<string, string> = {
   opt: 'opt', bloom: 'bloom',
 };
 
+// Both operator sets (src/graph/decoder.ts): fused is the CPU default, plain the other devices'.
 for (const [dir, ref] of Object.entries(FIXTURES)) {
-  test(`${dir}: matches Hugging Face transformers`, (t) =>
-    checkAgainstReference(t, repoPath(`test/fixtures/hf/${dir}`), repoPath(`test/fixtures/hf/${ref}.ref.safetensors`)));
+  for (const ops of ['fused', 'plain'] as const) {
+    test(`${dir} (${ops} operators): matches Hugging Face transformers`, (t) =>
+      checkAgainstReference(t, repoPath(`test/fixtures/hf/${dir}`), repoPath(`test/fixtures/hf/${ref}.ref.safetensors`), { ops }));
+  }
 }

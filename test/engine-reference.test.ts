@@ -7,7 +7,10 @@ import { test } from 'node:test';
 import { repoPath } from './helpers/paths.js';
 import { checkAgainstReference } from './helpers/reference-checks.js';
 
+// Both operator sets (src/graph/decoder.ts): fused is the CPU default, plain the other devices'.
 for (const name of ['llama-gqa', 'mistral-swa', 'qwen2-tied', 'qwen2-bf16-sharded']) {
-  test(`${name}: matches the torch reference`, (t) =>
-    checkAgainstReference(t, repoPath(`test/fixtures/${name}`), repoPath(`test/fixtures/${name}.ref.safetensors`)));
+  for (const ops of ['fused', 'plain'] as const) {
+    test(`${name} (${ops} operators): matches the torch reference`, (t) =>
+      checkAgainstReference(t, repoPath(`test/fixtures/${name}`), repoPath(`test/fixtures/${name}.ref.safetensors`), { ops }));
+  }
 }

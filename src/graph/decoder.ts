@@ -27,6 +27,16 @@ import type { Int8Location, NBitsLocation, TensorLocation, WeightLocation } from
  */
 export type WeightResidency = 'mapped' | 'folded';
 
+/**
+ * Which operators the graph uses. plain: standard ONNX operators only (attention as MatMul, mask
+ * Add, Softmax, MatMul over [B, heads, T, hd]; norms as elementwise chains). fused: ONNX Runtime's
+ * fused kernels where the architecture allows them — com.microsoft MultiHeadAttention (one kernel
+ * per layer instead of ~15 ops over the [B, heads, T, T] scores, no head transposes) and
+ * SimplifiedLayerNormalization for RMS norms. Same math; results differ in rounding only
+ * (bench/README.md, bench/small.ts).
+ */
+export type DecoderOps = 'plain' | 'fused';
+
 export interface DecoderGraph {
   bytes: Uint8Array;
   inputNames: string[];
@@ -55,6 +65,7 @@ export function buildDecoderGraph(
   locate: (name: string) => TensorLocation,
   plan: HookPlan,
   residency: WeightResidency = 'mapped',
+  ops: DecoderOps = 'plain',
 ): DecoderGraph {
   const g = new GraphBuilder();
   const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: hd, vocabSize: V } = spec;
@@ -137,13 +148,14 @@ export function buildDecoderGraph(
       const inputs = ref.bias ? [x, param(ref.weight), param(ref.bias)] : [x, param(ref.weight)];
       return g.op('LayerNormalization', inputs, { axis: -1, epsilon: { float: spec.normEps } });
     }
+    const w = spec.norm === 'rms1p' ? g.op('Add', [param(ref.weight), g.f32([1], [])]) : param(ref.weight);
+    if (ops === 'fused') return g.op('SimplifiedLayerNormalization', [x, w], { axis: -1, epsilon: { float: spec.normEps } });
     const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.f32([spec.normEps], [])])])]);
-    const w = spec.norm === 'rms1p' ? g.op('Add', [param(ref.weight), g.f32([1], [])]) : param(ref.weight);
     return g.op('Mul', [g.op('Mul', [x, inv]), w]);
   };
-  const softcap = (x: string, cap: number | null): string =>
-    cap === null ? x : g.op('Mul', [g.op('Tanh', [g.op('Div', [x, g.f32([cap], [])])]), g.f32([cap], [])]);
+  const softcap = (x: string, cap: number | null, b: GraphBuilder = g): string =>
+    cap === null ? x : b.op('Mul', [b.op('Tanh', [b.op('Div', [x, b.f32([cap], [])])]), b.f32([cap], [])]);
 
   // Inputs.
   const ids = g.input('input_ids', ElemType.INT64, ['batch', 'seq']);
@@ -162,7 +174,13 @@ export function buildDecoderGraph(
     alibi = g.op('Mul', [slopes, kp]);
   }
 
-  // Rotary tables [B, 1, T, dim] per distinct rope setting (HF rotate_half: halves share frequencies).
+  // The fused attention kernel reads q/k/v as [B, T, heads·hd]: heads then stay in the second-last
+  // axis ([B, T, heads, hd], no transposes). It has no soft-capping, ALiBi or past-key inputs here.
+  const fusedAttention = ops === 'fused' && spec.attnSoftcap === null && spec.positions !== 'alibi' && !plan.kvCache;
+  const headAxis = fusedAttention ? 2 : 1;
+
+  // Rotary tables [B, 1, T, dim] per distinct rope setting (HF rotate_half: halves share frequencies);
+  // [B, T, 1, dim] for the fused attention's layout.
   const ropeTables = new Map<string, { cos: string; sin: string; dim: number }>();
   const ropeTable = (r: RopeSpec): { cos: string; sin: string; dim: number } => {
     const key = JSON.stringify(r);
@@ -170,13 +188,36 @@ export function buildDecoderGraph(
     if (!t) {
       const invFreq = g.f32(ropeInverseFrequencies(r), [1, 1, r.dim / 2]);
       const freqs = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [pos], { to: ElemType.FLOAT }), g.i64([2])]), invFreq]);
-      const angles = g.op('Unsqueeze', [g.op('Concat', [freqs, freqs], { axis: -1 }), g.i64([1])]);
+      const angles = g.op('Unsqueeze', [g.op('Concat', [freqs, freqs], { axis: -1 }), g.i64([headAxis])]);
       t = { cos: g.op('Cos', [angles]), sin: g.op('Sin', [angles]), dim: r.dim };
       ropeTables.set(key, t);
     }
     return t;
   };
-  const rotate = (t: string, r: RopeSpec): string => {
+  // Fused: com.microsoft RotaryEmbedding on [B, T, heads·hd], with cos/sin caches [P, dim/2] for
+  // positions 0 … P−1 (P = the batch's largest position + 1), the same f32 angles as the tables above.
+  const ropeCaches = new Map<string, { cos: string; sin: string }>();
+  const ropeCache = (r: RopeSpec): { cos: string; sin: string } => {
+    const key = JSON.stringify(r);
+    let c = ropeCaches.get(key);
+    if (!c) {
+      const limit = g.op('Cast', [g.op('Add', [g.op('ReduceMax', [pos], { keepdims: 0 }), g.i64([1], [])])], { to: ElemType.FLOAT });
+      const positions = g.op('Unsqueeze', [g.op('Range', [g.f32([0], []), limit, g.f32([1], [])]), g.i64([1])]); // [P, 1]
+      const angles = g.op('Mul', [positions, g.f32(ropeInverseFrequencies(r), [1, r.dim / 2])]);
+      c = { cos: g.op('Cos', [angles]), sin: g.op('Sin', [angles]) };
+      ropeCaches.set(key, c);
+    }
+    return c;
+  };
+  const rotate = (t: string, r: RopeSpec, heads: number): string => {
+    if (fusedAttention) {
+      const { cos, sin } = ropeCache(r);
+      const rows = g.op('Reshape', [t, g.i64([0, 0, -1])]);
+      const out = g.contribOp('RotaryEmbedding', [rows, pos, cos, sin], {
+        interleaved: r.layout === 'pairs' ? 1 : 0, num_heads: heads, rotary_embedding_dim: r.dim,
+      });
+      return g.op('Reshape', [out, g.i64([0, 0, -1, hd])]);
+    }
     const { cos, sin, dim } = ropeTable(r);
     const [rot, pass] = dim < hd ? g.opMulti('Split', [t, g.i64([dim, hd - dim])], 2, { axis: -1 }) : [t, ''];
     let out: string;
@@ -198,10 +239,13 @@ export function buildDecoderGraph(
     return pass ? g.op('Concat', [out, pass], { axis: -1 }) : out;
   };
 
-  const toHeads = (t: string, heads: number): string => // [B·T, heads·hd] → [B, heads, T, hd]
-    g.op('Transpose', [g.op('Reshape', [t, g.op('Concat', [bt, g.i64([heads, hd])], { axis: 0 })])], { perm: [0, 2, 1, 3] });
+  /** [B·T, heads·hd] → [B, heads, T, hd], or [B, T, heads, hd] for the fused attention. */
+  const toHeads = (t: string, heads: number): string => {
+    const split = g.op('Reshape', [t, g.op('Concat', [bt, g.i64([heads, hd])], { axis: 0 })]);
+    return fusedAttention ? split : g.op('Transpose', [split], { perm: [0, 2, 1, 3] });
+  };
 
-  /** q, k, v as [B, heads, T, hd], from separate, [q|k|v]-fused or per-head-fused projections. */
+  /** q, k, v per head (toHeads' layout), from separate, [q|k|v]-fused or per-head-fused projections. */
   const projectQkv = (x: string, w: Partial<Record<LayerRole, RoleRef>>): [string, string, string] => {
     if (spec.qkv === 'separate') {
       return [toHeads(linear(x, role(w.q, 'q')), nH), toHeads(linear(x, role(w.k, 'k')), nKV), toHeads(linear(x, role(w.v, 'v')), nKV)];
@@ -214,7 +258,10 @@ export function buildDecoderGraph(
     // Per head: [q_h | k_h | v_h] blocks of hd rows each (BLOOM, NeoX).
     const perHead = g.op('Reshape', [fused, g.op('Concat', [bt, g.i64([nH, 3, hd])], { axis: 0 })]);
     const parts = g.opMulti('Split', [perHead, g.i64([1, 1, 1])], 3, { axis: 3 });
-    const heads = parts.map((p) => g.op('Transpose', [g.op('Squeeze', [p, g.i64([3])])], { perm: [0, 2, 1, 3] }));
+    const heads = parts.map((p) => {
+      const head = g.op('Squeeze', [p, g.i64([3])]);
+      return fusedAttention ? head : g.op('Transpose', [head], { perm: [0, 2, 1, 3] });
+    });
     return [heads[0]!, heads[1]!, heads[2]!];
   };
 
@@ -225,8 +272,18 @@ export function buildDecoderGraph(
       k = norm(k, role(w.kNorm, 'k norm'));
     }
     if (layer.rope) {
-      q = rotate(q, layer.rope);
-      k = rotate(k, layer.rope);
+      q = rotate(q, layer.rope, nH);
+      k = rotate(k, layer.rope, nKV);
+    }
+    if (fusedAttention) {
+      // MultiHeadAttention wants as many K/V heads as query heads: GQA's K/V are repeated (cheap
+      // beside the scores). Mask [B, 1, 1, T, S] → attention_bias [B, 1, T, S], broadcast over heads.
+      const rows = (t: string): string => g.op('Reshape', [t, g.i64([0, 0, -1])]); // [B, T, heads·hd]
+      const repeat = (t: string): string => rep === 1 ? t
+        : g.op('Expand', [g.op('Unsqueeze', [t, g.i64([3])]), g.op('Concat', [bt, g.i64([nKV, rep, hd])], { axis: 0 })]);
+      const bias = g.op('Squeeze', [masks.get(layer.window)!, g.i64([1])]);
+      const ctx = g.contribOp('MultiHeadAttention', [rows(q), rows(repeat(k)), rows(repeat(v)), '', '', bias], { num_heads: nH, scale: { float: layer.attnScale } });
+      return linear(g.op('Reshape', [ctx, g.i64([-1, nH * hd])]), role(w.o, 'o'));
     }
     if (plan.kvCache) {
       const pk = g.input(`past_key.${i}`, ElemType.FLOAT, ['batch', nKV, 'past', hd]);
@@ -302,7 +359,26 @@ export function buildDecoderGraph(
       const last = g.input('last_index', ElemType.INT64, ['batch']);
       g.expose(logitsOf(g.op('Gather', [x, last], { axis: 0 })), 'logits_last', ElemType.FLOAT, ['batch', V]);
     }
-    if (plan.logits === 'all' || plan.tokenLogprobs) {
+    if (plan.tokenLogprobs && plan.logits !== 'all' && ops === 'fused') {
+      // One sequence at a time (Scan over the batch): each [T, V] block of logits is reduced while
+      // it is in cache instead of writing and re-reading all [B·T, V] (the head Gemm ran at ~60 %
+      // of the projections' GFLOPS on the embedded model's 2048 × 6144 logits).
+      const targets = g.input('targets', ElemType.INT64, ['batch', 'seq']);
+      const hidden = g.op('Reshape', [norm(x, finalNorm), g.op('Concat', [bt, g.i64([H])], { axis: 0 })]); // [B, T, H]
+      const weight = param(head.weight);
+      const bias = head.bias ? param(head.bias) : '';
+      const [lp] = g.scan(
+        [{ value: hidden, elemType: ElemType.FLOAT, sliceDims: ['seq', H] }, { value: targets, elemType: ElemType.INT64, sliceDims: ['seq'] }],
+        [{ elemType: ElemType.FLOAT, sliceDims: ['seq'] }],
+        bias ? [weight, bias] : [weight],
+        (b, [h, t]) => {
+          const logits = softcap(b.op('Gemm', bias ? [h!, weight, bias] : [h!, weight], { transB: 1 }), spec.finalSoftcap, b);
+          const picked = b.op('GatherElements', [b.op('LogSoftmax', [logits], { axis: 1 }), b.op('Unsqueeze', [t!, b.i64([1])])], { axis: 1 });
+          return [b.op('Reshape', [picked, b.i64([-1])])];
+        },
+      );
+      g.expose(lp!, 'token_logprobs', ElemType.FLOAT, ['batch', 'seq']);
+    } else if (plan.logits === 'all' || plan.tokenLogprobs) {
       const logits = logitsOf(x); // [B·T, V]
       if (plan.logits === 'all') g.expose(logits, 'logits', ElemType.FLOAT, ['tokens', V]);
       if (plan.tokenLogprobs) {

@@ -17,7 +17,7 @@ export const enum ElemType {
   BFLOAT16 = 16,
 }
 
-type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { graph: onnxProto.onnx.IGraphProto };
 export type Dim = number | string;
 
 const OPSET = 17;
@@ -33,10 +33,15 @@ export class GraphBuilder {
   private counter = 0;
   private usesContrib = false;
   private readonly constCache = new Map<string, string>();
+  /** Outer values a node's subgraph reads (they count as its inputs when pruning). */
+  private readonly implicitInputs = new Map<onnxProto.onnx.INodeProto, string[]>();
+
+  /** `prefix` starts every generated name (a subgraph's names must not shadow its parent's). */
+  constructor(private readonly prefix = '') {}
 
   /** A fresh value name with a readable prefix. */
   fresh(prefix: string): string {
-    return `${prefix}__${this.counter++}`;
+    return `${this.prefix}${prefix}__${this.counter++}`;
   }
 
   /**
@@ -97,6 +102,27 @@ export class GraphBuilder {
       attribute: Object.entries(attrs).map(([name, v]) => attribute(name, v)),
     });
     return outputs;
+  }
+
+  /**
+   * ONNX Scan over axis 0 of `scanInputs` (no loop state): `body` gets one slice of each and returns
+   * the values stacked into the outputs. The body may read this graph's values by name; list those
+   * in `outerInputs` so that pruning keeps them.
+   */
+  scan(
+    scanInputs: Array<{ value: string; elemType: ElemType; sliceDims: Dim[] }>,
+    outputs: Array<{ elemType: ElemType; sliceDims: Dim[] }>,
+    outerInputs: string[],
+    body: (sub: GraphBuilder, slices: string[]) => string[],
+  ): string[] {
+    const sub = new GraphBuilder(this.fresh('scan'));
+    const slices = scanInputs.map((x, i) => sub.input(sub.fresh(`slice${i}`), x.elemType, x.sliceDims));
+    const results = body(sub, slices);
+    results.forEach((r, i) => sub.expose(r, sub.fresh(`out${i}`), outputs[i]!.elemType, outputs[i]!.sliceDims));
+    if (sub.usesContrib) this.usesContrib = true;
+    const outs = this.opMulti('Scan', scanInputs.map((x) => x.value), outputs.length, { num_scan_inputs: scanInputs.length, body: { graph: sub.graph('body') } });
+    this.implicitInputs.set(this.nodes.at(-1)!, outerInputs);
+    return outs;
   }
 
   /** An int64 constant (cached by value). */
@@ -166,6 +192,17 @@ export class GraphBuilder {
    * gets a graph without the rest. Graph inputs stay declared even when unused.
    */
   build(graphName: string): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: IR_VERSION,
+      producerName: 'lape',
+      opsetImport: [{ domain: '', version: OPSET }, ...(this.usesContrib ? [{ domain: CONTRIB_DOMAIN, version: 1 }] : [])],
+      graph: this.graph(graphName),
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+
+  /** The pruned graph (see build). */
+  private graph(graphName: string): onnxProto.onnx.IGraphProto {
     const needed = new Set(this.outputs.map((o) => o.name!));
     const producer = new Map<string, onnxProto.onnx.INodeProto>();
     for (const n of this.nodes) for (const o of n.output ?? []) producer.set(o, n);
@@ -175,27 +212,21 @@ export class GraphBuilder {
       const n = producer.get(stack.pop()!);
       if (!n || kept.has(n)) continue;
       kept.add(n);
-      for (const i of n.input ?? []) {
+      for (const i of [...(n.input ?? []), ...(this.implicitInputs.get(n) ?? [])]) {
         if (i && !needed.has(i)) {
           needed.add(i);
           stack.push(i);
         }
       }
     }
-    const model = onnx.ModelProto.create({
-      irVersion: IR_VERSION,
-      producerName: 'lape',
-      opsetImport: [{ domain: '', version: OPSET }, ...(this.usesContrib ? [{ domain: CONTRIB_DOMAIN, version: 1 }] : [])],
-      graph: {
-        name: graphName,
-        node: this.nodes.filter((n) => kept.has(n)),
-        initializer: this.initializers.filter((t) => needed.has(t.name!)),
-        // Overridable inputs whose initializer was pruned would be inputs nobody feeds: drop them.
-        input: this.inputs.filter((i) => !this.overridable.has(i.name!) || needed.has(i.name!)),
-        output: this.outputs,
-      },
-    });
-    return onnx.ModelProto.encode(model).finish();
+    return {
+      name: graphName,
+      node: this.nodes.filter((n) => kept.has(n)),
+      initializer: this.initializers.filter((t) => needed.has(t.name!)),
+      // Overridable inputs whose initializer was pruned would be inputs nobody feeds: drop them.
+      input: this.inputs.filter((i) => !this.overridable.has(i.name!) || needed.has(i.name!)),
+      output: this.outputs,
+    };
   }
 }
 
@@ -216,6 +247,7 @@ function attribute(name: string, v: AttrValue): onnxProto.onnx.IAttributeProto {
   if (typeof v === 'number') return { name, type: T.INT, i: v };
   if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ('graph' in v) return { name, type: T.GRAPH, g: v.graph };
   if ('float' in v) return { name, type: T.FLOAT, f: v.float };
   return { name, type: T.FLOATS, floats: v.floats };
 }

@@ -110,16 +110,18 @@ export function prepareBatch(batch: TokenBatch, spec: ModelSpec, past?: PastKeys
       }
     }
     // Query t sees key s iff the key is real, not in its future, and (windowed layers) i - j < window.
-    for (let t = 0; t < T; t++) {
-      const q = keyPos[P + t]!;
-      if (q < 0) continue;
-      const base = (b * T + t) * S;
-      for (let s = 0; s < S; s++) {
-        const k = keyPos[s]!;
-        if (k < 0 || k > q) continue;
-        windows.forEach((w, n) => {
-          if (w === null || q - k < w) biases[n]![base + s] = 0;
-        });
+    // Plain loops: B·T·S entries per window (a closure per entry took 67 ms for 8 × 256 tokens).
+    for (let n = 0; n < windows.length; n++) {
+      const w = windows[n] ?? Infinity;
+      const bias = biases[n]!;
+      for (let t = 0; t < T; t++) {
+        const q = keyPos[P + t]!;
+        if (q < 0) continue;
+        const base = (b * T + t) * S;
+        for (let s = 0; s < S; s++) {
+          const k = keyPos[s]!;
+          if (k >= 0 && k <= q && q - k < w) bias[base + s] = 0;
+        }
       }
     }
     keyPositions.set(keyPos, b * S);

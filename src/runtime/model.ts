@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { ModelSpec } from '../archs/model-spec.js';
 import { LapeError } from '../errors.js';
-import { buildDecoderGraph, type WeightResidency } from '../graph/decoder.js';
+import { buildDecoderGraph, type DecoderOps, type WeightResidency } from '../graph/decoder.js';
 import type { TensorLocation } from '../archs/tensor-locations.js';
 import { derivedWeights, QUANTISED_TYPES, type DerivedWeights, type WeightType } from '../checkpoint/derived-weights.js';
 import { isQuantType } from '../checkpoint/gguf-quants.js';
@@ -30,13 +30,29 @@ export interface LoadOptions {
   weights?: WeightType;
   /** MatMulNBits accuracy level (default 4, int8 activations; 0 computes in float, for checks). */
   nbitsAccuracy?: 0 | 4;
-  /** Weight residency in sessions (default mapped; --weights f32 folds). Mostly for tests and benchmarks. */
+  /**
+   * Weight residency in sessions (default mapped; folded with --weights f32, and for models of at
+   * most SMALL_MODEL_BYTES as f32, whose Gemms then run on prepacked weights). Mostly for tests and
+   * benchmarks.
+   */
   residency?: WeightResidency;
+  /**
+   * Let idle intra-op threads spin between operators (ONNX Runtime's default; lape's default off).
+   * Spinning pays only when every thread has a core to itself: with another process on one of
+   * two cores, small models ran up to 2× slower with it (bench/README.md, bench/small.ts).
+   */
+  spinning?: boolean;
   /**
    * Sessions kept at once (default 3); the least recently used idle one is released beyond that.
    * Each keeps its own working memory (and, with mapped weights, its own mapping of the files).
    */
   maxSessions?: number;
+  /**
+   * Operators of the graph (default fused on the CPU, plain elsewhere): plain keeps to standard ONNX
+   * operators, fused uses ONNX Runtime's fused attention and norm kernels (src/graph/decoder.ts).
+   * For benchmarks and tests that compare the two.
+   */
+  ops?: DecoderOps;
   /** Told what loading is doing (session creation can take a while on large models). */
   onProgress?: (message: string) => void;
   /**
@@ -123,6 +139,13 @@ export interface Model {
   release(): Promise<void>;
 }
 
+/**
+ * Models up to this many bytes as f32 fold their weights into each session by default: one private
+ * copy per hook plan is cheap at this size, and prepacked Gemm weights ran the embedded model's
+ * projection shapes 7–15 % faster than mapped ones (bench/README.md, bench/small.ts).
+ */
+export const SMALL_MODEL_BYTES = 256 * 2 ** 20;
+
 export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   const checkpoint = openCheckpoint(dir);
   const spec = checkpoint.spec;
@@ -133,11 +156,13 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   const quantised = checkpoint.dtypes.some(isQuantType);
   const derived: DerivedWeights | null =
     quantised || QUANTISED_TYPES.includes(type) || (type === 'bf16' && !allBf16) ? derivedWeights(checkpoint, type, opts.onProgress) : null;
-  const residency = opts.residency ?? (type === 'f32' ? 'folded' : 'mapped');
+  const small = !derived && checkpoint.parameterCount * 4 <= SMALL_MODEL_BYTES;
+  const residency = opts.residency ?? (type === 'f32' || small ? 'folded' : 'mapped');
   const weightBytes = derived?.bytes ?? checkpoint.weightBytes;
   const weightsLabel = derived ? derived.label : checkpoint.dtypes.join('+');
   const maxSessions = opts.maxSessions ?? 3;
   const device = opts.device ?? 'cpu';
+  const ops = opts.ops ?? (device === 'cpu' ? 'fused' : 'plain');
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new LapeError(`maxSessions must be a positive integer, got ${maxSessions}`);
   // Insertion order = recency (a hit is re-inserted); busy counts runs in flight per session.
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -190,7 +215,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
     checkFits(dir, need(plan, tokens), suggestion);
     const started = Date.now();
     opts.onProgress?.(`building the ONNX session for ${describePlan(plan)} (${gib(weightBytes)} of ${weightsLabel} weights, ${residency}${device === 'cpu' ? '' : `, on ${device}`})`);
-    const graph = buildDecoderGraph(spec, checkpoint.tensors, locate, plan, residency);
+    const graph = buildDecoderGraph(spec, checkpoint.tensors, locate, plan, residency, ops);
     s = ort.InferenceSession.create(graph.bytes, {
       logSeverityLevel: 3, // mapped weights are initializers that are also inputs: ORT warns about each
       intraOpNumThreads: threads,
@@ -199,7 +224,12 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
       graphOptimizationLevel: 'all',
       // Only a non-CPU device names providers: the CPU path stays exactly as it was.
       ...(device === 'cpu' ? {} : { executionProviders: executionProviders(device) }),
-      extra: { session: { model_external_initializers_file_folder_path: derived?.dir ?? checkpoint.folder } },
+      extra: {
+        session: {
+          model_external_initializers_file_folder_path: derived?.dir ?? checkpoint.folder,
+          ...(opts.spinning ? {} : { 'intra_op.allow_spinning': '0' }),
+        },
+      },
     }).catch((e: unknown) => {
       sessions.delete(key);
       throw explainAllocationFailure(e, dir, 'creating the session');

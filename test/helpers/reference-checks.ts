@@ -8,13 +8,14 @@ import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/runtime/model.js';
 import type { Device } from '../../src/runtime/device.js';
+import type { DecoderOps } from '../../src/graph/decoder.js';
 import { generateIds } from '../../src/runtime/generate.js';
 import type { NeuronPatch, PatchMode } from '../../src/runtime/patches.js';
 import { Reference, maxAbs, maxAbsDiff } from './reference.js';
 
-export async function checkAgainstReference(t: TestContext, checkpointDir: string, refPath: string, opts: { device?: Device } = {}): Promise<void> {
+export async function checkAgainstReference(t: TestContext, checkpointDir: string, refPath: string, opts: { device?: Device; ops?: DecoderOps } = {}): Promise<void> {
   const ref = new Reference(refPath);
-  const model = loadModel(checkpointDir, { threads: 1, device: opts.device ?? 'cpu' });
+  const model = loadModel(checkpointDir, { threads: 1, device: opts.device ?? 'cpu', ...(opts.ops ? { ops: opts.ops } : {}) });
   const { numLayers: L, intermediateSize: I, vocabSize: V, hiddenSize: H } = model.spec;
   const ids = ref.rows('input_ids');
   const mask = ref.rows('attention_mask');
@@ -66,6 +67,12 @@ export async function checkAgainstReference(t: TestContext, checkpointDir: strin
       const lp = ref.get('logprob');
       assert.ok(maxAbsDiff(r.tokenLogprobs!, lp) <= 1e-4 * Math.max(1, maxAbs(lp)));
       for (let k = 0; k < B * T; k++) assert.equal(r.logprobMask![k] === 1, valid(k) && k % T !== T - 1 && valid(k + 1));
+    });
+    await t.test('log-likelihoods alone (the perplexity plan, without full logits) match', async () => {
+      const lp = ref.get('logprob');
+      const alone = await model.run(batch, { tokenLogprobs: true });
+      assert.ok(maxAbsDiff(alone.tokenLogprobs!, lp) <= 1e-4 * Math.max(1, maxAbs(lp)));
+      assert.deepEqual(alone.logprobMask, r.logprobMask);
     });
     for (const mode of ['zero', 'set', 'add', 'scale'] as PatchMode[]) {
       await t.test(`patched logits (${mode})`, async () => {
