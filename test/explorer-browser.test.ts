@@ -78,7 +78,17 @@ test('the explorer: matrix with hover, method switch, neuron browser, steering p
     assert.match(await page.locator('table.neurons tbody tr').first().innerText(), /zh/);
     await page.screenshot({ path: join(OUT, 'explorer-neurons.png'), fullPage: true });
 
-    // 3. Playground: normal and steered side by side (add mode, zh), streamed.
+    // 3. Examples (the sample's examples.json): each language's neurons and their top contexts,
+    // the token marked and the text escaped (the sample's first context holds a literal "<b>").
+    await page.click('#tab-examples');
+    await page.waitForSelector('#examples td.ctx mark');
+    const first = await page.locator('#examples td.ctx').first().innerText();
+    assert.match(first, /Click <b>/, 'the context text is shown as text');
+    assert.equal(await page.locator('#examples td.ctx b').count(), 0, 'HTML in a context was interpreted');
+    assert.ok((await page.locator('#examples h3').count()) >= 1);
+    await page.screenshot({ path: join(OUT, 'explorer-examples.png'), fullPage: true });
+
+    // 4. Playground: normal and steered side by side (add mode, zh), streamed.
     await page.click('#tab-playground');
     await page.fill('#prompt', 'The menu bar');
     await page.check('input[name=activate-zh]');

@@ -9,6 +9,7 @@ import { LapeError } from '../errors.js';
 import { ReportContext } from '../report/context.js';
 import { divergingScale, mainPpl, pplDocs } from '../report/sections/ppl-files.js';
 import { matrixCells } from '../report/sections/ppl.js';
+import { CONTEXTS_PER_NEURON, examplesByLanguage } from '../report/sections/examples.js';
 import { activationProbabilities, lapeSelection } from '../select/lape.js';
 import type { NeuronMasks } from '../select/types.js';
 import { meanActivation } from '../stats/stats-file.js';
@@ -92,7 +93,18 @@ export class ExplorerData {
       matrices,
       masks,
       stats: stats ? stats.map((s) => ({ lang: s.lang, tokens: s.tokens, layers: s.layers, neurons: s.neurons })) : null,
+      examples: this.examples(),
     };
+  }
+
+  /** lape examples' output as the report shows it: per language a few neurons and their top contexts. */
+  private examples(): Array<{ lang: string; neurons: Array<{ layer: number; index: number; langs: string[]; top: Array<{ lang: string; activation: number; before: string; token: string; after: string }> }> }> | null {
+    const ex = examplesByLanguage(this.ctx);
+    if (!ex) return null;
+    return [...ex.chosen].map(([lang, ns]) => ({
+      lang,
+      neurons: ns.map((n) => ({ layer: n.layer, index: n.index, langs: n.langs, top: n.top.slice(0, CONTEXTS_PER_NEURON) })),
+    }));
   }
 
   /** The neurons of `lang` in `layer` of masks file `file`, with their statistics. */

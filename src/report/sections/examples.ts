@@ -41,14 +41,23 @@ export function contextHtml(t: Pick<Top, 'before' | 'token' | 'after'>): string 
 const binLabel = (edges: number[], i: number): string =>
   i === 0 ? `< ${edges[0]}` : i === edges.length ? `≥ ${edges.at(-1)}` : `[${edges[i - 1]}, ${edges[i]})`;
 
-export async function examplesSection(ctx: ReportContext): Promise<SectionOutput | null> {
+export interface ExamplesByLanguage {
+  edges: number[];
+  tokens: Record<string, number>;
+  neurons: Neuron[];
+  langs: string[];
+  /** Per language the neurons shown (at most NEURONS_PER_LANGUAGE). */
+  chosen: Map<string, Neuron[]>;
+}
+
+/** examples.json read, and per language the neurons to show (the report's and the explorer's choice). */
+export function examplesByLanguage(ctx: ReportContext): ExamplesByLanguage | null {
   if (!ctx.folder.has('examples.json')) return null;
   const root = ctx.folder.json('examples.json');
   const edges = root.get('edges').numbers();
   const tokens = Object.fromEntries(root.get('tokens').entries().map(([k, v]) => [k, v.number()]));
   const neurons = root.get('neurons').array().map(readNeuron);
   const langs = ctx.order(Object.keys(tokens));
-  const name = (n: Neuron): string => `${n.layer}:${n.index}`;
   // A language's neurons: those its masks give it, else those whose top tokens are mostly its own;
   // the ones with the most top tokens in the language first, then by the largest activation.
   const ownShare = (n: Neuron, l: string): number => n.top.filter((t) => t.lang === l).length;
@@ -59,6 +68,14 @@ export async function examplesSection(ctx: ReportContext): Promise<SectionOutput
     pool.sort((a, b) => ownShare(b, l) - ownShare(a, l) || (b.top[0]?.activation ?? 0) - (a.top[0]?.activation ?? 0));
     if (pool.length) chosen.set(l, pool.slice(0, NEURONS_PER_LANGUAGE));
   }
+  return { edges, tokens, neurons, langs, chosen };
+}
+
+export async function examplesSection(ctx: ReportContext): Promise<SectionOutput | null> {
+  const ex = examplesByLanguage(ctx);
+  if (!ex) return null;
+  const { edges, tokens, neurons, langs, chosen } = ex;
+  const name = (n: Neuron): string => `${n.layer}:${n.index}`;
   const parts: string[] = [
     `<p class="note">${neurons.length} neurons probed over ${Object.values(tokens).reduce((a, b) => a + b, 0).toLocaleString('en-US')} tokens ` +
       `(${langs.map((l) => `${escapeHtml(l)} ${tokens[l]!.toLocaleString('en-US')}`).join(', ')}); for each, the tokens with the largest ` +

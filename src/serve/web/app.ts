@@ -19,7 +19,9 @@ interface Measure { cells: Cell[]; domain: [number, number]; extent: [number, nu
 interface Matrix { file: string; method: string; layers: string | null; columns: string[]; rows: string[]; measures: Record<'relative' | 'absolute', Measure> }
 interface MasksInfo { file: string; method: string; languages: string[]; layers: number; neurons: number; counts: number[][] }
 interface ModelInfo { id: string; layers: number; masks: string[]; stats: string[]; maxTokens: number }
-interface Overview { folder: string | null; languages: string[]; colors: Record<string, string>; matrices: Matrix[]; masks: MasksInfo[]; stats: Array<{ lang: string; tokens: number }> | null; model: ModelInfo | null }
+interface Overview { folder: string | null; languages: string[]; colors: Record<string, string>; matrices: Matrix[]; masks: MasksInfo[]; stats: Array<{ lang: string; tokens: number }> | null; model: ModelInfo | null; examples: ExampleLang[] | null }
+interface ExampleTop { lang: string; activation: number; before: string; token: string; after: string }
+interface ExampleLang { lang: string; neurons: Array<{ layer: number; index: number; langs: string[]; top: ExampleTop[] }> }
 interface NeuronRow { neuron: number; prob: number[]; mean: number[]; entropy: number | null; member: string[] }
 
 const key = new URLSearchParams(location.hash.slice(1)).get('key');
@@ -187,6 +189,19 @@ function Playground({ data }: { data: Overview }) {
   </section>`;
 }
 
+// Text goes in as text nodes (Preact escapes it); line breaks shown as ↵ as in the report.
+const shown = (t: string): string => t.replace(/\n/g, '↵ ');
+
+/** lape examples (examples.json): per language a few neurons with their top contexts, the token marked. */
+function ExamplesView({ data }: { data: Overview }) {
+  if (!data.examples?.length) return html`<p>No examples.json in this folder (run <code>lape examples</code>).</p>`;
+  return html`<section id="examples">${data.examples.map((e) => html`<h3 style=${`border-left:6px solid ${data.colors[e.lang] ?? '#888'};padding-left:.3em`}>${e.lang}</h3>
+    <table class="neurons"><tr><th>Neuron (its languages)</th><th>Language</th><th>Activation</th><th>Context</th></tr>
+    ${e.neurons.flatMap((n) => n.top.map((t, i) => html`<tr><td>${i === 0 ? `${n.layer}:${n.index}${n.langs.length ? ` (${n.langs.join(', ')})` : ''}` : ''}</td>
+      <td>${t.lang}</td><td>${t.activation.toFixed(3)}</td><td class="ctx">${shown(t.before)}<mark>${shown(t.token)}</mark>${shown(t.after)}</td></tr>`))}
+    </table>`)}</section>`;
+}
+
 function App() {
   const [data, setData] = useState<Overview | null>(null);
   const [error, setError] = useState('');
@@ -194,10 +209,11 @@ function App() {
   useEffect(() => void getJson<Overview>('/api/explorer').then(setData, (e: Error) => setError(e.message)), []);
   if (error) return html`<p class="error">${error}</p>`;
   if (!data) return html`<p>Loading…</p>`;
-  const tabs: Array<[string, string]> = [['ppl', 'Perplexity'], ['neurons', 'Neurons'], ['playground', 'Steering playground']];
+  const tabs: Array<[string, string]> = [['ppl', 'Perplexity'], ['neurons', 'Neurons'], ['examples', 'Examples'], ['playground', 'Steering playground']];
   return html`<header><h1>lape explorer</h1><span>${data.folder ?? ''}${data.model ? ` · model ${data.model.id}` : ''}</span></header>
     <nav>${tabs.map(([id, label]) => html`<button id=${`tab-${id}`} class=${tab === id ? 'on' : ''} onClick=${() => setTab(id)}>${label}</button>`)}</nav>
-    <main>${tab === 'ppl' ? html`<${MatrixView} data=${data} />` : tab === 'neurons' ? html`<${NeuronView} data=${data} />` : html`<${Playground} data=${data} />`}</main>`;
+    <main>${tab === 'ppl' ? html`<${MatrixView} data=${data} />` : tab === 'neurons' ? html`<${NeuronView} data=${data} />`
+      : tab === 'examples' ? html`<${ExamplesView} data=${data} />` : html`<${Playground} data=${data} />`}</main>`;
 }
 
 const style = document.createElement('style');
@@ -224,6 +240,8 @@ textarea{width:100%;font:inherit}
 fieldset{border:1px solid #ddd;padding:.2em .5em}
 .chk{border-left:4px solid;padding-left:.2em;margin-right:.4em}
 .error{color:#D55E00}
+td.ctx{font-family:'DejaVu Sans Mono',monospace;white-space:pre-wrap}
+mark{background:#F0E442}
 `;
 document.head.append(style);
 const root = document.getElementById('app')!;
