@@ -37,7 +37,8 @@ export interface LoadOptions {
    */
   residency?: WeightResidency;
   /**
-   * Let idle intra-op threads spin between operators (ONNX Runtime's default; lape's default off).
+   * Let idle intra-op threads spin between operators (ONNX Runtime's default; lape's default off for
+   * models of at most SMALL_MODEL_BYTES as f32, on for larger ones).
    * Spinning pays only when every thread has a core to itself: with another process on one of
    * two cores, small models ran up to 2× slower with it (bench/README.md, bench/small.ts).
    */
@@ -48,7 +49,8 @@ export interface LoadOptions {
    */
   maxSessions?: number;
   /**
-   * Operators of the graph (default fused on the CPU, plain elsewhere): plain keeps to standard ONNX
+   * Operators of the graph (default fused on the CPU for models of at most SMALL_MODEL_BYTES as f32,
+   * plain otherwise): plain keeps to standard ONNX
    * operators, fused uses ONNX Runtime's fused attention and norm kernels (src/graph/decoder.ts).
    * For benchmarks and tests that compare the two.
    */
@@ -162,7 +164,11 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
   const weightsLabel = derived ? derived.label : checkpoint.dtypes.join('+');
   const maxSessions = opts.maxSessions ?? 3;
   const device = opts.device ?? 'cpu';
-  const ops = opts.ops ?? (device === 'cpu' ? 'fused' : 'plain');
+  // The small-model path (fused kernels, no spinning) is measured faster up to SMALL_MODEL_BYTES;
+  // larger models keep the path bench/big.ts measured (7B bf16 was 10 % slower with it, 2026-12-02).
+  const smallPath = device === 'cpu' && checkpoint.parameterCount * 4 <= SMALL_MODEL_BYTES;
+  const ops = opts.ops ?? (smallPath ? 'fused' : 'plain');
+  const spinning = opts.spinning ?? !smallPath;
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new LapeError(`maxSessions must be a positive integer, got ${maxSessions}`);
   // Insertion order = recency (a hit is re-inserted); busy counts runs in flight per session.
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -227,7 +233,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Model {
       extra: {
         session: {
           model_external_initializers_file_folder_path: derived?.dir ?? checkpoint.folder,
-          ...(opts.spinning ? {} : { 'intra_op.allow_spinning': '0' }),
+          ...(spinning ? {} : { 'intra_op.allow_spinning': '0' }),
         },
       },
     }).catch((e: unknown) => {
