@@ -417,7 +417,7 @@ def main():
                     help="tokenizer.json to use (default: the committed one)")
     ap.add_argument("--learn-tokenizer", action="store_true", help="learn the BPE on the train splits instead (tools/bpe.py)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--skip-train-eval", action="store_true", help="smoke tests: skip the full train-split evaluation")
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "tiny-multilingual"))
     args = ap.parse_args()
