@@ -22,7 +22,9 @@ test('continuous batching = each request alone; one session; joins mid-batch; qu
   const decode = (ids: number[]): string => tok.decode(ids, { skipSpecialTokens: true });
   try {
     const I = model.spec.intermediateSize;
-    const steer: NeuronPatch[] = [0, 2, 5].map((layer) => ({ layer, indices: [1, 7, 100, 300], mode: 'add', values: [3, -2, 4, 1] }));
+    // Large enough to change a greedy continuation of any embedded model version (v3 kept its
+    // 12 tokens under [3, −2, 4, 1] on these neurons).
+    const steer: NeuronPatch[] = [0, 2, 5].map((layer) => ({ layer, indices: [1, 7, 100, 300], mode: 'add', values: [30, -20, 40, 10] }));
     const zero: NeuronPatch[] = [{ layer: 1, indices: Array.from({ length: 64 }, (_, i) => i * 3), mode: 'zero' }];
     const cases: Array<{ prompt: string; opts: GenerateOptions }> = [
       { prompt: 'The menu bar', opts: { maxNewTokens: 12 } },
