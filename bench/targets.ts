@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { layerQuarters, ownLanguageDamage, steeringShareChanges, type PplRowRatios, type SteeringRowShares } from '../src/experiments/demo-measures.js';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -58,40 +59,14 @@ for (const [name, extra] of [['set (paper)', ['--mode', 'set']], ['add×8', ['--
   steerRuns[name] = join(dir, 'steering.json');
 }
 
-// PPL matrix ratios.
+// PPL matrix ratios, layer distribution, steering (src/experiments/demo-measures.ts, as test/demo.test.ts).
 const ppl = JSON.parse(readFileSync(join(out, 'ppl.json'), 'utf8'));
-const rows = ppl.rows as Array<{ id: string; pplRatio: Record<string, number> }>;
-const ell = (row: string, c: string): number => Math.log(rows.find((x) => x.id === row)!.pplRatio[c]!);
-const pplLines: Record<string, { own: number; others: number; random: number; vsOthers: number; vsRandom: number }> = {};
-for (const k of langs) {
-  const own = ell(k, k);
-  const others = langs.filter((c) => c !== k).map((c) => ell(k, c)).reduce((a, b) => a + b, 0) / (langs.length - 1);
-  const random = ell(`random:${k}`, k);
-  pplLines[k] = { own, others, random, vsOthers: own / others, vsRandom: own / random };
-}
-
-// Layer distribution.
+const pplLines = ownLanguageDamage(ppl.rows as PplRowRatios[], langs);
 const layerRows = readFileSync(join(out, 'layers.csv'), 'utf8').trim().split('\n').slice(1);
 const perLayer = layerRows.map((l) => Number(l.split(',').at(-1)));
-const q = Math.ceil(perLayer.length / 4);
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-const u = { first: mean(perLayer.slice(0, q)), middle: mean(perLayer.slice(q, perLayer.length - q)), last: mean(perLayer.slice(perLayer.length - q)) };
-
-// Steering.
-interface SteerRow { kind: string; source: string; target: string; normal: number; steered: number; normalSource: number; steeredSource: number }
-const steering: Record<string, { activate: number; perTarget: Record<string, number>; zeroOwn: number; zeroPerLang: Record<string, number> }> = {};
-for (const [name, file] of Object.entries(steerRuns)) {
-  const srows = JSON.parse(readFileSync(file, 'utf8')).rows as SteerRow[];
-  const act = srows.filter((r) => r.kind === 'activate' && r.source !== r.target);
-  const perTarget: Record<string, number> = {};
-  for (const t of langs) {
-    const xs = act.filter((r) => r.target === t).map((r) => r.steered - r.normal);
-    if (xs.length) perTarget[t] = 100 * mean(xs);
-  }
-  const zero = srows.filter((r) => r.kind === 'deactivate');
-  const zeroPerLang = Object.fromEntries(zero.map((r) => [r.source, 100 * (r.steeredSource - r.normalSource)]));
-  steering[name] = { activate: mean(Object.values(perTarget)), perTarget, zeroOwn: mean(Object.values(zeroPerLang)), zeroPerLang };
-}
+const { q, ...u } = layerQuarters(perLayer);
+const steering = Object.fromEntries(Object.entries(steerRuns).map(([name, file]) =>
+  [name, steeringShareChanges(JSON.parse(readFileSync(file, 'utf8')).rows as SteeringRowShares[])]));
 
 const f = (x: number, d = 1): string => x.toFixed(d);
 console.log(`\nmodel ${model}; demo ${out} (${f(run.seconds)} s; top-rate ${JSON.stringify(run.settings.topRate ?? 'demo default')})`);
